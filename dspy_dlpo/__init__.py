@@ -1,0 +1,1 @@
+"""dspy-dlpo: DLPO prompt optimization as a DSPy teleprompter."""
