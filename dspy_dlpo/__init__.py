@@ -1,1 +1,15 @@
-"""dspy-dlpo: DLPO prompt optimization as a DSPy teleprompter."""
+"""dspy-dlpo: DLPO prompt optimization (textual gradient descent + seven strategies) for DSPy."""
+
+from .callbacks import Callback
+from .strategies import (Decision, StepContext, Strategy, TextualContrastiveLearning, TextualDropout,
+                         TextualLearningRate, TextualMomentum, TextualRegularization, TextualSimulatedAnnealing,
+                         constant, cosine, exponential, linear, step_decay)
+from .teleprompter import DLPOTeleprompter
+
+__all__ = [
+    "DLPOTeleprompter", "Callback", "Strategy", "StepContext", "Decision",
+    "TextualLearningRate", "TextualDropout", "TextualSimulatedAnnealing", "TextualMomentum",
+    "TextualContrastiveLearning", "TextualRegularization",
+    "constant", "linear", "exponential", "cosine", "step_decay",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Textual autograd: loss, backward (gradient), update (rewrite) and the text utilities they share."""

@@ -1,0 +1,64 @@
+"""Every prompt the optimizer LM sees, as data. Rendered by :func:`render`; nothing else builds prompts."""
+
+from __future__ import annotations
+
+SYSTEM = (
+    "You help improve the instructions of a program built from language-model calls. "
+    "Each instruction is read by a model that performs one step of the program."
+)
+
+GRADIENT = """{system}
+
+The step being optimized: {role}
+
+Its current instruction:
+<current>
+{instruction}
+</current>
+
+The program was run on {count} training examples; {solved} of them received full marks. For each one
+you see the input, the expected answer, what the program produced, and the grader's feedback:
+
+{losses}
+
+Diagnose the instruction. Which of its sentences, or which missing guidance, led to the failures?
+What should change so that the step succeeds on examples like these and on new ones? Be concrete and
+general; do not rely on the specific numbers or names of these examples. Do not write the new
+instruction yourself. Put your diagnosis between <gradient> and </gradient>."""
+
+UPDATE = """{system}
+
+The step being optimized: {role}
+
+Its current instruction, one sentence per line:
+{numbered}
+
+Diagnosis of the current instruction:
+<gradient>
+{gradient}
+</gradient>
+{directives}
+Write the improved instruction. The model will read it exactly as you write it, so give only the
+instruction: no sentence numbers, no commentary, no mention of scores, critiques or this process.
+Put it between <instruction> and </instruction>."""
+
+DIRECTIVE = "\nRule: {text}\n"
+
+RETRY = """{prompt}
+
+Your previous answer could not be used: {problem}
+Answer again, following every rule above."""
+
+LOSS = """Example {number} (score {score:.2f})
+Input: {inputs}
+Expected: {expected}
+Program output: {outputs}{step_io}
+Feedback: {feedback}"""
+
+STEP_IO = "\nThis step saw: {inputs}\nThis step wrote: {outputs}"
+
+
+def render(template: str, **parts: object) -> str:
+    """Fill ``template`` with named parts (``{system}`` defaults to :data:`SYSTEM`)."""
+    parts.setdefault("system", SYSTEM)
+    return template.format(**parts)

@@ -1,0 +1,73 @@
+"""Update: the optimizer LM rewrites an instruction; strategies check the rewrite."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..strategies.base import StepContext, Strategy
+from .client import OptimizerClient
+from .prompts import DIRECTIVE, RETRY, UPDATE, render
+from .text import normalize, numbered, parse_tag
+
+_NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
+
+
+@dataclass
+class Update:
+    """The result of an update: a new instruction, or why there is none."""
+
+    instruction: str | None
+    reason: str
+    attempts: int
+    problems: list[str] = field(default_factory=list)
+
+
+def clean_instruction(text: str) -> str:
+    """Strip sentence numbers that small LMs copy from the numbered prompt."""
+    return _NUMBER_PREFIX.sub("", text).strip()
+
+
+def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) -> tuple[str | None, str, str]:
+    """``(instruction, kind, message)``: kind is "ok", "error", "unparseable", "no-op" or "clipped"."""
+    if reply is None:
+        return None, "error", "the optimizer LM call failed"
+    parsed = parse_tag(reply, "instruction")
+    if parsed is None:
+        return None, "unparseable", "there was no text between <instruction> and </instruction>."
+    candidate = clean_instruction(parsed)
+    if not candidate:
+        return None, "unparseable", "the instruction between the tags was empty."
+    if normalize(candidate) == normalize(ctx.instruction):
+        return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
+                               "diagnosis calls for.")
+    for strategy in strategies:
+        message = strategy.check(ctx, candidate)
+        if message:
+            return None, "clipped", message
+    return candidate, "ok", ""
+
+
+def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
+                   attempts: int, rollout_base: int) -> Update:
+    """Ask for a rewrite, re-asking with the problem stated when it is unusable.
+
+    Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
+    sentences changed, too long) are re-asked up to ``attempts`` times in total; the last
+    problem names the outcome ("unparseable", "no-op", "clipped" or "error").
+    """
+    directives = "".join(render(DIRECTIVE, text=d) for s in strategies for d in s.directives(ctx))
+    prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
+                    directives=directives)
+    problems: list[str] = []
+    kind = "error"
+    for attempt in range(attempts):
+        text = prompt if attempt == 0 else render(RETRY, prompt=prompt, problem=problems[-1])
+        reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
+        candidate, kind, message = _problem(reply, ctx, strategies)
+        if candidate is not None:
+            return Update(candidate, "ok", attempt + 1, problems)
+        problems.append(message)
+        if kind == "error":
+            break
+    return Update(None, kind, len(problems), problems)

@@ -1,0 +1,60 @@
+"""Validation of training data and the automatic train/validation split."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import dspy
+
+from .checkpoint import fingerprint
+from .strategies.base import derived_rng
+
+logger = logging.getLogger(__name__)
+
+
+def check_examples(name: str, examples: Any, *, minimum: int) -> list[dspy.Example]:
+    """``examples`` as a list after checking type, size and input keys; errors name the problem."""
+    if examples is None or isinstance(examples, (str, bytes, dict)) or not isinstance(examples, Sequence):
+        raise TypeError(f"{name} must be a list of dspy.Example, got {type(examples).__name__}")
+    examples = list(examples)
+    if len(examples) < minimum:
+        raise ValueError(f"{name} must hold at least {minimum} examples, got {len(examples)}")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, dspy.Example):
+            raise TypeError(f"{name}[{i}] must be a dspy.Example, got {type(ex).__name__} {ex!r:.80}")
+        if not getattr(ex, "_input_keys", None):
+            raise ValueError(f"{name}[{i}] has no input keys: call .with_inputs(...) on it, e.g. "
+                             f"dspy.Example(question=..., answer=...).with_inputs('question')")
+    return examples
+
+
+def example_key(ex: dspy.Example) -> str:
+    return fingerprint(sorted((k, str(v)) for k, v in ex.toDict().items()))
+
+
+def split_valset(trainset: list[dspy.Example], seed: int) -> tuple[list[dspy.Example], list[dspy.Example]]:
+    """Shuffle with the seed and hold out half (at least 1) of ``trainset`` for validation."""
+    order = list(range(len(trainset)))
+    derived_rng(seed, "valset-split").shuffle(order)
+    cut = max(1, len(trainset) // 2)
+    val = [trainset[i] for i in sorted(order[:cut])]
+    train = [trainset[i] for i in sorted(order[cut:])]
+    logger.info("no valset given: split trainset (%d) into %d train / %d validation examples (seed %d)",
+                len(trainset), len(train), len(val), seed)
+    return train, val
+
+
+def prepare_data(trainset: Any, valset: Any, seed: int) -> tuple[list[dspy.Example], list[dspy.Example]]:
+    """Validated ``(trainset, valset)``; splits one off ``trainset`` when ``valset`` is None."""
+    if valset is None:
+        train = check_examples("trainset", trainset, minimum=2)
+        return split_valset(train, seed)
+    train = check_examples("trainset", trainset, minimum=1)
+    val = check_examples("valset", valset, minimum=1)
+    overlap = {example_key(e) for e in train} & {example_key(e) for e in val}
+    if overlap:
+        logger.warning("valset shares %d example(s) with trainset: validation scores will be optimistic",
+                       len(overlap))
+    return train, val

@@ -1,0 +1,116 @@
+"""Turn the teleprompter's keyword options into validated strategy objects and budgets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dspy
+
+from .budget import auto_budget, minimum_budget, step_cost
+from .strategies import (TextualContrastiveLearning, TextualDropout, TextualLearningRate, TextualMomentum,
+                         TextualRegularization, TextualSimulatedAnnealing)
+from .strategies.base import Strategy
+from .strategies.schedules import cosine, exponential, linear, step_decay
+
+logger = logging.getLogger(__name__)
+
+AUTO_PRESETS = ("light", "medium", "heavy")
+DECAYS = ("exponential", "linear", "cosine", "step")
+
+
+def positive_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` if it is an int >= ``minimum``; otherwise a ValueError/TypeError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _decay_schedule(decay: Any, rate: int) -> Any:
+    if decay is True:
+        return True
+    if decay is False or decay is None:
+        return False
+    if callable(decay):
+        return decay
+    named = {"exponential": lambda: exponential(rate, 0.85, 1.0), "linear": lambda: linear(rate, 1, 10),
+             "cosine": lambda: cosine(rate, 1, 10), "step": lambda: step_decay(rate, 0.5, 3)}
+    if decay not in named:
+        raise ValueError(f"lr_decay must be a bool, a schedule (step -> value) or one of {DECAYS}, got {decay!r}")
+    return named[decay]()
+
+
+def learning_rate_strategy(rate: Any, decay: Any) -> Strategy | None:
+    """TLR (+ TLRD): ``rate`` False/None = off, int/schedule/instance = on."""
+    if rate is False or rate is None:
+        return None
+    if isinstance(rate, TextualLearningRate):
+        return rate
+    if isinstance(rate, bool):
+        rate = 4
+    if not callable(rate) and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+        raise ValueError(f"learning_rate must be an int >= 1 (max sentence edits per step), a schedule, "
+                         f"a TextualLearningRate or False, got {rate!r}")
+    return TextualLearningRate(rate, decay=_decay_schedule(decay, rate if isinstance(rate, int) else 4))
+
+
+def _switch(name: str, value: Any, cls: type, number_arg: bool) -> Strategy | None:
+    """Common rule: False/None/0 = off, True = defaults, instance = as given, number = main value."""
+    if value is False or value is None:
+        return None
+    if isinstance(value, cls):
+        return value
+    if value is True:
+        return cls()
+    if number_arg and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if value == 0 else cls(value)
+    raise TypeError(f"{name} must be a bool{', a number' if number_arg else ''} or a {cls.__name__}, got {value!r}")
+
+
+def build_strategies(*, learning_rate: Any, lr_decay: Any, dropout: Any, feedback_dropout: float,
+                     annealing: Any, momentum: Any, contrastive: Any, regularization: Any,
+                     extra: Any) -> list[Strategy]:
+    """The strategies in hook order: dropout, momentum, contrastive, learning rate, regularization, annealing."""
+    drop = _switch("dropout", dropout, TextualDropout, True)
+    if feedback_dropout:
+        drop = TextualDropout(drop.rate if drop else 0.0, feedback_rate=feedback_dropout)
+    built = [drop, _switch("momentum", momentum, TextualMomentum, True),
+             _switch("contrastive", contrastive, TextualContrastiveLearning, False),
+             learning_rate_strategy(learning_rate, lr_decay),
+             _switch("regularization", regularization, TextualRegularization, True),
+             _switch("annealing", annealing, TextualSimulatedAnnealing, True)]
+    extra = list(extra or ())
+    for item in extra:
+        if not isinstance(item, Strategy):
+            raise TypeError(f"strategies must be Strategy instances, got {type(item).__name__} {item!r}")
+    return [s for s in built if s is not None] + extra
+
+
+def resolve_budget(*, auto: str | None, max_metric_calls: int | None, max_steps: int | None,
+                   num_params: int, batch_size: int, val_size: int) -> int:
+    """The metric-call budget; refuses conflicting options and budgets too small for one step."""
+    if auto is not None and max_metric_calls is not None:
+        raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
+    if auto is None and max_metric_calls is None and max_steps is None:
+        auto = "light"
+    if auto is not None:
+        budget = auto_budget(auto, num_params=num_params, batch_size=batch_size, val_size=val_size)
+    elif max_metric_calls is not None:
+        budget = max_metric_calls
+    else:
+        budget = val_size + max_steps * step_cost(batch_size, val_size)
+    needed = minimum_budget(batch_size, val_size)
+    if budget < needed:
+        raise ValueError(f"max_metric_calls={budget} is too small for even one step: the baseline validation "
+                         f"({val_size}) plus one step ({step_cost(batch_size, val_size)}: 2 x batch_size "
+                         f"{batch_size} + validation {val_size}) needs at least {needed}")
+    return budget
+
+
+def check_lm(name: str, lm: Any) -> None:
+    if lm is not None and not isinstance(lm, dspy.BaseLM):
+        raise TypeError(f"{name} must be a dspy.LM (dspy.BaseLM), got {type(lm).__name__} {lm!r}")

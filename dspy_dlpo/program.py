@@ -1,0 +1,152 @@
+"""The DSPy boundary: instructions as named parameters, rollouts with traces, metric results.
+
+Everything else in the package works on plain data (``dict[name, instruction]`` and
+:class:`Rollout`); only this module touches DSPy modules, traces and metrics.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError
+from dspy.utils.parallelizer import ParallelExecutor
+
+logger = logging.getLogger(__name__)
+
+Params = dict[str, str]
+
+
+@dataclass
+class Rollout:
+    """One program run on one example, scored: the unit that budgets count (a metric call)."""
+
+    index: int
+    inputs: dict[str, Any]
+    gold: dict[str, Any]
+    outputs: dict[str, Any] | None
+    score: float
+    feedback: str = ""
+    error: str | None = None
+    traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "score": self.score, "feedback": self.feedback, "error": self.error}
+
+
+def get_params(program: dspy.Module) -> Params:
+    """The trainable parameters: ``named_predictors()`` name -> instruction text."""
+    return {name: pred.signature.instructions for name, pred in program.named_predictors()}
+
+
+def with_params(program: dspy.Module, params: Params) -> dspy.Module:
+    """A deep copy of ``program`` carrying ``params``; the original is never touched."""
+    copy = program.deepcopy()
+    for name, pred in copy.named_predictors():
+        if name in params:
+            pred.signature = pred.signature.with_instructions(params[name])
+    return copy
+
+
+def describe_role(program: dspy.Module, name: str) -> str:
+    """A short description of what predictor ``name`` does: its input and output fields."""
+    signature = dict(program.named_predictors())[name].signature
+
+    def fields(items: dict[str, Any]) -> str:
+        parts = []
+        for key, value in items.items():
+            desc = (value.json_schema_extra or {}).get("desc", "")
+            parts.append(key if not desc or desc == f"${{{key}}}" else f"{key} ({desc})")
+        return ", ".join(parts)
+
+    return f"predictor `{name}`: inputs {fields(signature.input_fields)}; outputs {fields(signature.output_fields)}"
+
+
+def _metric_arity(metric: Callable) -> int:
+    """How many positional arguments ``metric`` accepts (2 or 3); raises TypeError if fewer than 2."""
+    try:
+        params = list(inspect.signature(metric).parameters.values())
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 3
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        raise TypeError(f"metric must accept (example, prediction[, trace]); {metric!r} takes {len(positional)} "
+                        "positional argument(s)")
+    return 3 if len(positional) >= 3 else 2
+
+
+def check_metric(metric: Any) -> None:
+    """Reject a metric that is not callable or cannot take ``(example, prediction)``."""
+    if not callable(metric):
+        raise TypeError(f"metric must be callable, got {type(metric).__name__}: {metric!r}")
+    _metric_arity(metric)
+
+
+def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any) -> tuple[float, str, str | None]:
+    """Call the metric and normalize its result to ``(score, feedback, error)``; never raises."""
+    try:
+        result = metric(example, pred, trace) if _metric_arity(metric) == 3 else metric(example, pred)
+    except Exception as exc:  # a raising metric is a scored failure, not a crash
+        return 0.0, f"The metric raised {type(exc).__name__}: {exc}", f"metric error: {type(exc).__name__}: {exc}"
+    feedback = ""
+    if isinstance(result, (dspy.Prediction, dict)):
+        feedback = str(result.get("feedback", "") or "")
+        result = result.get("score")
+    if isinstance(result, bool) or isinstance(result, (int, float)):
+        if result != result:  # NaN
+            return 0.0, "The metric returned NaN.", "metric error: returned NaN"
+        return float(result), feedback, None
+    return 0.0, f"The metric returned a non-number: {result!r}", f"metric error: returned {type(result).__name__}"
+
+
+def _named_traces(program: dspy.Module, trace: list) -> dict[str, list[dict[str, Any]]]:
+    """Group trace entries by predictor name (matched by identity within ``program``)."""
+    names = {id(pred): name for name, pred in program.named_predictors()}
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for pred, inputs, outputs in trace:
+        name = names.get(id(pred))
+        if name is not None:
+            out = dict(outputs.items()) if hasattr(outputs, "items") else {"output": outputs}
+            grouped.setdefault(name, []).append({"inputs": dict(inputs), "outputs": out})
+    return grouped
+
+
+def run_example(program: dspy.Module, metric: Callable, index: int, example: dspy.Example) -> Rollout:
+    """Run ``program`` on one example with a private trace and score it; errors become loss."""
+    inputs, gold = dict(example.inputs()), dict(example.labels())
+    with dspy.context(trace=[]):
+        try:
+            pred = program(**inputs)
+        except AdapterParseError as exc:
+            reply = str(getattr(exc, "lm_response", "") or "")
+            return Rollout(index, inputs, gold, None, 0.0, "The output could not be parsed into the required "
+                           f"fields. Raw reply: {reply[:400]}", error="AdapterParseError",
+                           traces=_named_traces(program, dspy.settings.trace))
+        except Exception as exc:
+            return Rollout(index, inputs, gold, None, 0.0, f"The program raised {type(exc).__name__}: {exc}",
+                           error=f"{type(exc).__name__}: {exc}", traces=_named_traces(program, dspy.settings.trace))
+        trace = list(dspy.settings.trace)
+    score, feedback, error = score_with_metric(metric, example, pred, trace)
+    outputs = dict(pred.items()) if hasattr(pred, "items") else {"output": pred}
+    return Rollout(index, inputs, gold, outputs, score, feedback, error, _named_traces(program, trace))
+
+
+def run_batch(program: dspy.Module, metric: Callable, examples: list[tuple[int, dspy.Example]],
+              num_threads: int) -> list[Rollout]:
+    """Roll out ``program`` on ``(index, example)`` pairs in parallel, preserving order."""
+    if not examples:
+        return []
+    if num_threads <= 1:
+        return [run_example(program, metric, i, ex) for i, ex in examples]
+    executor = ParallelExecutor(num_threads=num_threads, disable_progress_bar=True, max_errors=len(examples) + 1,
+                                provide_traceback=False)
+    results = executor.execute(lambda pair: run_example(program, metric, pair[0], pair[1]), examples)
+    return [r if r is not None else Rollout(i, dict(ex.inputs()), dict(ex.labels()), None, 0.0,
+                                            "The rollout failed in the executor.", error="executor failure")
+            for r, (i, ex) in zip(results, examples)]

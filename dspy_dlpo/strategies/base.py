@@ -1,0 +1,99 @@
+"""The strategy protocol: small objects that shape one optimization step.
+
+A step for one parameter (one predictor's instruction) runs these hooks in this order:
+
+1. ``shape_losses``   pick which per-example losses reach the gradient (feedback dropout);
+2. ``directives``     text blocks for the rewrite prompt (bounds, frozen sentences, momentum,
+                      contrastive examples, simplification);
+3. ``check``          verify the rewrite obeys the strategy (sentence edits, frozen sentences,
+                      max length); a violation is retried once, then the step is clipped;
+4. ``penalty``        points subtracted from a candidate's score before acceptance;
+5. ``accept``         the acceptance rule (at most one strategy provides it; greedy otherwise).
+
+Strategies hold no mutable state: everything they need (the step number, the trial history,
+a deterministic RNG derived from ``(seed, step, name)``) arrives in :class:`StepContext`, so a
+resumed run behaves exactly like an uninterrupted one and nothing but the history is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def derived_rng(seed: int, *keys: Any) -> random.Random:
+    """A ``random.Random`` determined by ``seed`` and ``keys`` only (stable across processes)."""
+    material = "|".join([str(seed), *map(str, keys)]).encode()
+    return random.Random(int.from_bytes(hashlib.sha256(material).digest()[:8], "big"))
+
+
+@dataclass
+class StepContext:
+    """What a strategy may look at during one step of one parameter."""
+
+    step: int
+    seed: int
+    param: str
+    instruction: str
+    sentences: list[str]
+    rollouts: list[Any]
+    history: list[dict[str, Any]]
+    # validated programs so far: {"params": {name: instruction}, "score": percent}
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    gradient: str = ""
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    def rng(self, name: str) -> random.Random:
+        """The RNG of strategy ``name`` for this step and parameter."""
+        return derived_rng(self.seed, self.step, self.param, name)
+
+    def param_history(self) -> list[dict[str, Any]]:
+        """Past trial records of this parameter, oldest first."""
+        return [r for r in self.history if r.get("param") == self.param]
+
+
+@dataclass
+class Decision:
+    """The outcome of an acceptance rule."""
+
+    accepted: bool
+    reason: str
+    probability: float = 1.0
+
+
+class Strategy:
+    """Base class: every hook is a no-op. Subclass and override the hooks you need."""
+
+    name = "strategy"
+
+    def shape_losses(self, ctx: StepContext, losses: list[str]) -> list[str]:
+        return losses
+
+    def directives(self, ctx: StepContext) -> list[str]:
+        return []
+
+    def check(self, ctx: StepContext, candidate: str) -> str | None:
+        """A message describing how ``candidate`` violates this strategy, or None."""
+        return None
+
+    def penalty(self, instruction: str) -> float:
+        return 0.0
+
+    def accept(self, ctx: StepContext, delta: float) -> Decision | None:
+        """Acceptance rule for a score change ``delta`` (points); None = not an acceptance rule."""
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-friendly configuration (used in checkpoints and ``get_params``)."""
+        return {"name": self.name}
+
+
+def greedy_accept(delta: float) -> Decision:
+    """Accept candidates that score at least as well as the current instruction."""
+    if delta > 0:
+        return Decision(True, f"improved by {delta:.1f} points")
+    if delta == 0:
+        return Decision(True, "tie")
+    return Decision(False, f"worse by {-delta:.1f} points")

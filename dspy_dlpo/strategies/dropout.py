@@ -1,0 +1,65 @@
+"""TextualDropout (TDO): freeze a random fraction of sentences (checked), drop some feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.text import missing_sentences
+from .base import StepContext, Strategy
+
+
+def _fraction(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+class TextualDropout(Strategy):
+    """Each step, freeze ``rate`` of the instruction's sentences; they must come back verbatim.
+
+    ``round(rate * n)`` sentences are frozen, never all of them (a one-sentence instruction is
+    never frozen). The rewrite is checked; a rewrite that changes a frozen sentence is retried,
+    then clipped. ``feedback_rate`` drops that fraction of the per-example losses before the
+    gradient (at least one loss is kept). Defaults 0.25 / 0.0: a quarter of a four-sentence
+    instruction is protected per step, which damps overreaction to one minibatch without
+    blocking edits; feedback dropout is off because batches are already small.
+    """
+
+    name = "dropout"
+
+    def __init__(self, rate: float = 0.25, *, feedback_rate: float = 0.0) -> None:
+        self.rate = _fraction("dropout", rate)
+        self.feedback_rate = _fraction("feedback_dropout", feedback_rate)
+
+    def frozen(self, ctx: StepContext) -> list[str]:
+        """The sentences frozen at this step (deterministic in seed, step and parameter)."""
+        if "frozen" not in ctx.scratch:
+            n = len(ctx.sentences)
+            count = min(n - 1, int(self.rate * n + 0.5)) if n > 1 else 0
+            picks = sorted(ctx.rng(self.name).sample(range(n), count)) if count > 0 else []
+            ctx.scratch["frozen"] = [ctx.sentences[i] for i in picks]
+        return ctx.scratch["frozen"]
+
+    def shape_losses(self, ctx: StepContext, losses: list[str]) -> list[str]:
+        if self.feedback_rate <= 0 or len(losses) <= 1:
+            return losses
+        rng = ctx.rng("feedback_dropout")
+        kept = [loss for loss in losses if rng.random() >= self.feedback_rate]
+        return kept or [losses[rng.randrange(len(losses))]]
+
+    def directives(self, ctx: StepContext) -> list[str]:
+        frozen = self.frozen(ctx)
+        if not frozen:
+            return []
+        listed = "\n".join(f"- {s}" for s in frozen)
+        return [f"These sentences are frozen in this step: copy each of them word for word:\n{listed}"]
+
+    def check(self, ctx: StepContext, candidate: str) -> str | None:
+        missing = missing_sentences(self.frozen(ctx), candidate)
+        if missing:
+            return "These frozen sentences were changed or removed; copy them verbatim:\n" + "\n".join(
+                f"- {s}" for s in missing)
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "rate": self.rate, "feedback_rate": self.feedback_rate}

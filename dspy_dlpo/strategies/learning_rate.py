@@ -1,0 +1,62 @@
+"""TextualLearningRate (TLR) and its decay (TLRD): a checked bound on sentence edits per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.text import sentence_edits
+from .base import StepContext, Strategy
+from .schedules import Schedule, constant, exponential
+
+
+class TextualLearningRate(Strategy):
+    """At most ``k`` sentence-level edits per step, where ``k = round(schedule(step))`` (>= 1).
+
+    The rewrite prompt states the bound and :meth:`check` measures it with a sentence diff
+    (adding, deleting or modifying one sentence each count as one edit). Defaults: 4 edits at
+    step 0 decaying by 0.85 per step to 1 (4, 3, 3, 2, 2, 2, 2, 1, ...): early steps may turn the
+    one-sentence DSPy default into a short procedure, late steps make single-sentence fixes,
+    which is the paper's "large early, small late" schedule without needing the run length.
+
+    Args:
+        rate: the maximum number of edits, an int (constant) or a schedule ``step -> float``.
+        decay: when ``rate`` is an int, whether to decay it (0.85 per step, floor 1).
+    """
+
+    name = "learning_rate"
+
+    def __init__(self, rate: int | Schedule = 4, *, decay: bool | Schedule = True) -> None:
+        if callable(rate):
+            self.schedule: Schedule = rate
+            self.describe = "custom schedule"
+        elif isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+            raise ValueError(f"learning_rate must be an int >= 1 or a schedule, got {rate!r}")
+        elif callable(decay) and not isinstance(decay, bool):
+            self.schedule, self.describe = decay, f"custom decay from {rate}"
+        elif decay:
+            self.schedule, self.describe = exponential(rate, 0.85, 1.0), f"exponential from {rate}, rate 0.85"
+        else:
+            self.schedule, self.describe = constant(rate), f"constant {rate}"
+
+    def edits_allowed(self, step: int) -> int:
+        """The bound ``k`` in force at ``step``."""
+        value = float(self.schedule(step))
+        if value != value or value <= 0:
+            raise ValueError(f"learning-rate schedule returned {value!r} at step {step}; it must be > 0")
+        return max(1, int(round(value)))
+
+    def directives(self, ctx: StepContext) -> list[str]:
+        k = self.edits_allowed(ctx.step)
+        return [f"Change at most {k} sentence{'s' if k > 1 else ''} of the instruction in this step. "
+                "Adding, deleting or rewriting one sentence counts as one change; keep every other "
+                "sentence exactly as it is."]
+
+    def check(self, ctx: StepContext, candidate: str) -> str | None:
+        k, edits = self.edits_allowed(ctx.step), sentence_edits(ctx.instruction, candidate)
+        if edits > k:
+            return (f"Your rewrite changed {edits} sentences but at most {k} may change. Keep the other "
+                    "sentences word for word and change only the most important ones.")
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "schedule": self.describe, "k_at_0": self.edits_allowed(0)}

@@ -1,0 +1,56 @@
+"""Schedules: plain ``step -> value`` functions (step counts from 0), as in optax.
+
+Any option that takes a schedule also accepts any callable ``int -> float``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+Schedule = Callable[[int], float]
+
+
+def _positive(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def constant(value: float) -> Schedule:
+    """Always ``value``."""
+    value = _positive("value", value)
+    return lambda step: value
+
+
+def linear(start: float, end: float, steps: int) -> Schedule:
+    """From ``start`` to ``end`` linearly over ``steps`` steps, then ``end``."""
+    start, end, steps = _positive("start", start), _positive("end", end), int(_positive("steps", steps))
+    return lambda step: start + (end - start) * min(step, steps) / steps
+
+
+def exponential(start: float, rate: float, floor: float = 1.0) -> Schedule:
+    """``start * rate**step``, never below ``floor``; ``rate`` in (0, 1]."""
+    start, floor = _positive("start", start), _positive("floor", floor)
+    if not 0 < rate <= 1:
+        raise ValueError(f"rate must be in (0, 1], got {rate!r}")
+    return lambda step: max(floor, start * rate ** step)
+
+
+def cosine(start: float, end: float, steps: int) -> Schedule:
+    """Cosine decay from ``start`` to ``end`` over ``steps`` steps, then ``end``."""
+    start, end, steps = _positive("start", start), _positive("end", end), int(_positive("steps", steps))
+    return lambda step: end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+
+def step_decay(start: float, factor: float, every: int, floor: float = 1.0) -> Schedule:
+    """Multiply by ``factor`` every ``every`` steps, never below ``floor``."""
+    start, every, floor = _positive("start", start), int(_positive("every", every)), _positive("floor", floor)
+    if not 0 < factor <= 1:
+        raise ValueError(f"factor must be in (0, 1], got {factor!r}")
+    return lambda step: max(floor, start * factor ** (step // every))
+
+
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "constant": constant, "linear": linear, "exponential": exponential, "cosine": cosine, "step": step_decay,
+}

@@ -1,0 +1,167 @@
+"""``DLPOTeleprompter``: DLPO as a DSPy optimizer (a drop-in for MIPROv2, GEPA, COPRO)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dspy
+from dspy.teleprompt import Teleprompter
+
+from .autograd.client import OptimizerClient
+from .budget import UsageMeter
+from .callbacks import Callback, ProgressBar, StepLogger
+from .checkpoint import fingerprint, load_state
+from .data import example_key, prepare_data
+from .options import AUTO_PRESETS, build_strategies, check_lm, positive_int, resolve_budget
+from .program import check_metric, get_params, with_params
+from .state import RunState
+from .strategies.base import Strategy
+from .trainer import Trainer, TrainerConfig
+
+logger = logging.getLogger(__name__)
+
+
+class DLPOTeleprompter(Teleprompter):
+    """Prompt optimization as textual gradient descent with DLPO's seven strategies.
+
+    Each predictor's instruction is a trainable parameter. A step draws a minibatch, runs the
+    program (forward), turns each result into a textual loss, asks ``prompt_model`` for a critique
+    of one instruction (backward), asks it for a rewrite (update) shaped by the strategies,
+    scores the rewrite on the same minibatch, accepts or rejects it, and validates accepted
+    rewrites on ``valset``. The best validated program is returned.
+
+    Args:
+        metric: ``metric(example, prediction, trace=None)`` returning a bool, a float in [0, 1], or
+            ``dspy.Prediction(score=..., feedback=...)`` (feedback text reaches the critique).
+        prompt_model: the optimizer LM that writes critiques and rewrites; defaults to the task LM.
+        auto: budget preset "light" | "medium" | "heavy" (~GEPA's presets); the default when no
+            ``max_metric_calls`` or ``max_steps`` is given.
+        max_metric_calls: budget in metric calls (one program run on one example, scored).
+        max_steps: maximum number of steps (each step updates one predictor, round-robin).
+        batch_size: minibatch size (default 5, as in TextGrad/GEPA-scale minibatches).
+        num_threads: threads for evaluation.
+        seed: seed of minibatches, dropout and annealing draws (same seed + deterministic LMs
+            = identical trial logs).
+        log_dir: if set, the run is checkpointed there after every step and resumed from it;
+            a ``STOP`` file there ends the run at the next step.
+        progress: show a tqdm progress bar.
+        learning_rate: TLR, max sentence edits per step (int, schedule, TextualLearningRate or False).
+        lr_decay: TLRD, True (exponential 0.85/step), "exponential" | "linear" | "cosine" | "step",
+            any ``step -> value`` schedule, or False (constant rate).
+        dropout: TDO, fraction of sentences frozen per step (float in [0, 1), TextualDropout, False).
+        feedback_dropout: fraction of per-example losses dropped before the critique (default 0).
+        annealing: TSA, True, an initial temperature t0, a TextualSimulatedAnnealing, or False
+            (greedy: accept only when the minibatch score does not drop).
+        momentum: TMnt, number of past critiques shown (int, TextualMomentum or False).
+        contrastive: TCL, True, a TextualContrastiveLearning, or False.
+        regularization: TRegu, True, a penalty weight (points per word), a TextualRegularization
+            (``max_words`` for a hard cap), or False.
+        strategies: extra user strategies (subclasses of ``dspy_dlpo.Strategy``).
+        rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
+    """
+
+    def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
+                 max_metric_calls: int | None = None, max_steps: int | None = None, batch_size: int = 5,
+                 num_threads: int = 1, seed: int = 0, log_dir: str | Path | None = None, progress: bool = True,
+                 learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
+                 annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
+                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3,
+                 callbacks: Sequence[Callback] = ()) -> None:
+        super().__init__()
+        check_metric(metric)
+        check_lm("prompt_model", prompt_model)
+        if auto is not None and auto not in AUTO_PRESETS:
+            raise ValueError(f"auto must be one of {AUTO_PRESETS} or None, got {auto!r}")
+        if auto is not None and max_metric_calls is not None:
+            raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
+        self.metric, self.prompt_model, self.auto = metric, prompt_model, auto
+        self.max_metric_calls = positive_int("max_metric_calls", max_metric_calls, allow_none=True)
+        self.max_steps = positive_int("max_steps", max_steps, allow_none=True)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.num_threads = positive_int("num_threads", num_threads)
+        self.seed = positive_int("seed", seed, minimum=0)
+        self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.progress = bool(progress)
+        self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
+                                           feedback_dropout=feedback_dropout, annealing=annealing,
+                                           momentum=momentum, contrastive=contrastive,
+                                           regularization=regularization, extra=strategies)
+        self.callbacks = list(callbacks)
+
+    def get_params(self) -> dict[str, Any]:
+        """JSON-friendly configuration of this optimizer."""
+        return {"metric": getattr(self.metric, "__name__", repr(self.metric)),
+                "prompt_model": getattr(self.prompt_model, "model", None), "auto": self.auto,
+                "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps,
+                "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
+                "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
+                "strategies": [s.get_config() for s in self.strategies]}
+
+    def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
+                valset: list[dspy.Example] | None = None) -> dspy.Module:
+        """Optimize the instructions of ``student`` (left untouched) and return the best program."""
+        if not isinstance(student, dspy.Module):
+            raise TypeError(f"student must be a dspy.Module, got {type(student).__name__}")
+        if teacher is not None:
+            logger.info("DLPO does not use a teacher program; ignoring it")
+        program = student.deepcopy()
+        params = get_params(program)
+        if not params:
+            raise ValueError(f"the program {type(student).__name__} has no (unfrozen) predictors to optimize")
+        train, val = prepare_data(trainset, valset, self.seed)
+        budget = resolve_budget(auto=self.auto, max_metric_calls=self.max_metric_calls, max_steps=self.max_steps,
+                                num_params=len(params), batch_size=min(self.batch_size, len(train)),
+                                val_size=len(val))
+        client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
+        identity = self._identity(params, train, val)
+        state = self._initial_state(params, identity)
+        config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
+                               num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
+                               log_dir=self.log_dir)
+        callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
+        trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
+                          strategies=self.strategies, config=config, state=state, identity=identity,
+                          callbacks=callbacks)
+        return self._result(program, trainer.fit(), budget)
+
+    def _optimizer_lm(self, program: dspy.Module) -> dspy.BaseLM:
+        lm = self.prompt_model or dspy.settings.lm
+        if lm is None:
+            lm = next((p.lm for _, p in program.named_predictors() if getattr(p, "lm", None) is not None), None)
+        if lm is None:
+            raise ValueError("no optimizer LM: pass prompt_model=dspy.LM(...) or configure a task LM with "
+                             "dspy.configure(lm=...)")
+        return lm
+
+    def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
+        config = {k: v for k, v in self.get_params().items()
+                  if k not in ("max_metric_calls", "max_steps", "auto", "num_threads", "log_dir")}
+        return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
+                "trainset": fingerprint([example_key(e) for e in train]),
+                "valset": fingerprint([example_key(e) for e in val]), "config": fingerprint(config)}
+
+    def _initial_state(self, params: dict[str, str], identity: dict[str, Any]) -> RunState:
+        saved = load_state(self.log_dir, identity) if self.log_dir is not None else None
+        if saved is not None:
+            state = RunState.from_json(saved)
+            logger.info("resuming from %s at step %d (%d metric calls spent)", self.log_dir, state.step,
+                        state.spend.metric_calls)
+            return state
+        return RunState(params=dict(params))
+
+    def _result(self, program: dspy.Module, state: RunState, budget: int) -> dspy.Module:
+        best = with_params(program, state.best_params)
+        candidates = sorted(state.candidates, key=lambda c: (-c["score"], c["step"]))
+        best.score = state.best_score
+        best.candidate_programs = [{"score": c["score"], "step": c["step"], "instructions": dict(c["params"]),
+                                    "program": with_params(program, c["params"])} for c in candidates]
+        best.trial_logs = list(state.history)
+        best.detailed_results = {"budget": budget, "spend": state.spend.to_json(), "faults": dict(state.faults),
+                                 "stop_reason": state.stop_reason, "steps": state.step,
+                                 "best_step": state.best_step,
+                                 "initial_score": next((c["score"] for c in state.candidates if c["step"] == -1), None)}
+        return best
