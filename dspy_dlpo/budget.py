@@ -53,7 +53,6 @@ class Spend:
 
     metric_calls: int = 0
     optimizer_calls: int = 0
-    optimizer_errors: int = 0
     task_lm_calls: int = 0
     task_input_tokens: int = 0
     task_output_tokens: int = 0

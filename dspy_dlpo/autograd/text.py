@@ -25,8 +25,7 @@ def _is_abbreviation(text: str, end: int) -> bool:
     while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
         start -= 1
     token = text[start:end].rstrip(".")
-    initial = len(token) == 1 and token.isupper()
-    return token.lower() in _ABBREVIATIONS or "." in token or initial
+    return token.lower() in _ABBREVIATIONS or "." in token
 
 
 def _split_line(line: str) -> list[str]:

@@ -1,0 +1,44 @@
+import pytest
+
+from dspy_dlpo.autograd.step import clean_instruction
+from dspy_dlpo.autograd.text import missing_sentences, parse_tag, sentence_edits, split_sentences
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Add 3.5 to it. Then stop.", ["Add 3.5 to it.", "Then stop."]),
+    ("Use units, e.g. meters. Be brief!", ["Use units, e.g. meters.", "Be brief!"]),
+    ("Steps:\n1. Read the question.\n2. Solve it. Check it.", ["Steps:", "1. Read the question.", "2. Solve it.", "Check it."]),
+    ("Ask Dr. Who. Done?", ["Ask Dr. Who.", "Done?"]),
+    ("The U.S. rule applies. Next.", ["The U.S. rule applies.", "Next."]),
+    ("- item one. Item two", ["- item one.", "Item two"]),
+    ("Pay $1,234.50 now. Or else.", ["Pay $1,234.50 now.", "Or else."]),
+    ("Say \"hi.\" Then go.", ["Say \"hi.\"", "Then go."]),
+    ("", []),
+    ("One sentence without a period", ["One sentence without a period"]),
+])
+def test_split_sentences(text, expected):
+    assert split_sentences(text) == expected
+
+
+@pytest.mark.parametrize("old, new, edits", [
+    ("Read it. Think. Answer.", "Read it. Think. Answer.", 0),
+    ("Read it. Think. Answer.", "Read  it. think. Answer.", 0),           # whitespace and case do not count
+    ("Read it. Think. Answer.", "Read it. Plan. Answer.", 1),            # modify one
+    ("Read it. Think. Answer.", "Read it. Think. Answer. Check.", 1),         # add one
+    ("Read it. Think. Answer.", "Read it. Answer.", 1),               # delete one
+    ("Read it. Think. Answer.", "Go on. Be brief. Stop now.", 3),            # modify three
+    ("Read it.", "Read it. Think. Answer. Check.", 3),
+    ("Read it. Think.", "Go on. Be brief. Stop now. Check.", 4),
+])
+def test_sentence_edits(old, new, edits):
+    assert sentence_edits(old, new) == edits
+
+
+def test_missing_sentences_and_tags():
+    assert missing_sentences(["Keep me.", "And me."], "Keep  me. New one.") == ["And me."]
+    assert parse_tag("x <instruction>\n Do it. \n</instruction> y", "instruction") == "Do it."
+    assert parse_tag("<INSTRUCTION>a</INSTRUCTION> <instruction>b</instruction>", "instruction") == "b"
+    assert parse_tag("<instruction>unterminated text", "instruction") == "unterminated text"
+    assert parse_tag("no tags here", "instruction") is None
+    assert parse_tag("<instruction>  </instruction>", "instruction") is None
+    assert clean_instruction("[1] Read it.\n[2] Solve it.") == "Read it.\nSolve it."
