@@ -51,7 +51,7 @@ def prepare_data(trainset: Any, valset: Any, seed: int) -> tuple[list[dspy.Examp
     if valset is None:
         train = check_examples("trainset", trainset, minimum=2)
         return split_valset(train, seed)
-    train = check_examples("trainset", trainset, minimum=1)
+    train = check_examples("trainset", trainset, minimum=2)
     val = check_examples("valset", valset, minimum=1)
     overlap = {example_key(e) for e in train} & {example_key(e) for e in val}
     if overlap:

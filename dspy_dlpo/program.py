@@ -16,6 +16,8 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.parallelizer import ParallelExecutor
 
+from .redact import redact
+
 logger = logging.getLogger(__name__)
 
 Params = dict[str, str]
@@ -93,7 +95,8 @@ def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace:
     try:
         result = metric(example, pred, trace) if _metric_arity(metric) == 3 else metric(example, pred)
     except Exception as exc:  # a raising metric is a scored failure, not a crash
-        return 0.0, f"The metric raised {type(exc).__name__}: {exc}", f"metric error: {type(exc).__name__}: {exc}"
+        message = redact(f"{type(exc).__name__}: {exc}")
+        return 0.0, f"The metric raised {message}", f"metric error: {message}"
     feedback = ""
     if isinstance(result, (dspy.Prediction, dict)):
         feedback = str(result.get("feedback", "") or "")
@@ -126,11 +129,12 @@ def run_example(program: dspy.Module, metric: Callable, index: int, example: dsp
         except AdapterParseError as exc:
             reply = str(getattr(exc, "lm_response", "") or "")
             return Rollout(index, inputs, gold, None, 0.0, "The output could not be parsed into the required "
-                           f"fields. Raw reply: {reply[:400]}", error="AdapterParseError",
+                           f"fields. Raw reply: {redact(reply[:400])}", error="AdapterParseError",
                            traces=_named_traces(program, dspy.settings.trace))
         except Exception as exc:
-            return Rollout(index, inputs, gold, None, 0.0, f"The program raised {type(exc).__name__}: {exc}",
-                           error=f"{type(exc).__name__}: {exc}", traces=_named_traces(program, dspy.settings.trace))
+            message = redact(f"{type(exc).__name__}: {exc}")[:500]
+            return Rollout(index, inputs, gold, None, 0.0, f"The program raised {message}", error=message,
+                           traces=_named_traces(program, dspy.settings.trace))
         trace = list(dspy.settings.trace)
     score, feedback, error = score_with_metric(metric, example, pred, trace)
     outputs = dict(pred.items()) if hasattr(pred, "items") else {"output": pred}

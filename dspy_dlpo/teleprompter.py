@@ -17,11 +17,13 @@ from .checkpoint import fingerprint, load_state
 from .data import example_key, prepare_data
 from .options import AUTO_PRESETS, build_strategies, check_lm, positive_int, resolve_budget
 from .program import check_metric, get_params, with_params
+from .redact import install_log_filter
 from .state import RunState
 from .strategies.base import Strategy
 from .trainer import Trainer, TrainerConfig
 
 logger = logging.getLogger(__name__)
+install_log_filter()
 
 
 class DLPOTeleprompter(Teleprompter):
@@ -129,6 +131,10 @@ class DLPOTeleprompter(Teleprompter):
         return self._result(program, trainer.fit(), budget)
 
     def _optimizer_lm(self, program: dspy.Module) -> dspy.BaseLM:
+        for name, pred in program.named_predictors():
+            if getattr(pred, "lm", None) is None and dspy.settings.lm is None:
+                raise ValueError(f"no task LM: predictor {name!r} has no LM and none is configured; use "
+                                 "dspy.configure(lm=dspy.LM(...)), dspy.context(lm=...) or predictor.set_lm(...)")
         lm = self.prompt_model or dspy.settings.lm
         if lm is None:
             lm = next((p.lm for _, p in program.named_predictors() if getattr(p, "lm", None) is not None), None)

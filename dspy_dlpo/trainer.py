@@ -70,6 +70,7 @@ class Trainer:
         if len(acceptors) > 1:
             raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
         self.acceptor = acceptors[0] if acceptors else None
+        self._snapshot: dict[str, Any] | None = None
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
@@ -139,7 +140,9 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_step_end(record, self.state)
         except KeyboardInterrupt:
+            # roll back to the last step boundary so that a resumed run equals an uninterrupted one
             reason = "interrupted"
+            self.state = RunState.from_json(self._snapshot) if self._snapshot else self.state
             logger.warning("interrupted: returning the best program validated so far")
         self.state.stop_reason = reason
         self._checkpoint()
@@ -170,8 +173,9 @@ class Trainer:
             task["calls"], task["input_tokens"], task["output_tokens"])
         spend.optimizer_calls = self.client.calls
         spend.optimizer_input_tokens, spend.optimizer_output_tokens = opt["input_tokens"], opt["output_tokens"]
+        self._snapshot = self.state.to_json()
         if self.config.log_dir is not None:
-            save_state(self.config.log_dir, self.identity, self.state.to_json())
+            save_state(self.config.log_dir, self.identity, self._snapshot)
 
     # -- one step ---------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:

@@ -10,8 +10,13 @@ from typing import Any
 import dspy
 
 from ..budget import UsageMeter
+from ..redact import redact
 
 logger = logging.getLogger(__name__)
+
+
+_FATAL = ("LMAuthError", "LMBillingError", "LMConfigurationError", "LMNotConfiguredError",
+          "LMUnsupportedModelError", "AuthenticationError")
 
 
 def _is_rate_limit(exc: BaseException) -> bool:
@@ -24,6 +29,7 @@ class OptimizerClient:
 
     Rate-limit errors are retried with exponential backoff, other errors once; a call that
     still fails returns None (the step is skipped), so an LM fault never crashes a run.
+    Authentication, billing and configuration errors cannot heal by retrying: they raise.
     Every attempt counts as an optimizer call; tokens are metered through ``usage_tracker``.
     Re-asks (``attempt > 0``) sample at ``retry_temperature`` with a distinct ``rollout_id`` so
     they are not answered from DSPy's cache.
@@ -52,9 +58,11 @@ class OptimizerClient:
             try:
                 return self._call(prompt, rollout_id)
             except Exception as exc:
+                if type(exc).__name__ in _FATAL:
+                    raise RuntimeError(f"the optimizer LM cannot be used: {redact(str(exc))[:300]}") from None
                 kind = "rate_limit" if _is_rate_limit(exc) else type(exc).__name__
                 self.errors[kind] = self.errors.get(kind, 0) + 1
-                logger.warning("optimizer LM call failed (%s: %s), attempt %d", kind, str(exc)[:200], attempt + 1)
+                logger.warning("optimizer LM call failed (%s: %s), attempt %d", kind, redact(str(exc))[:200], attempt + 1)
                 if kind != "rate_limit" and attempt >= 1:
                     return None
                 if attempt < self.retries:
