@@ -11,6 +11,9 @@ from .prompts import DIRECTIVE, RETRY, UPDATE, render
 from .text import normalize, numbered, parse_tag
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
+# Phrases of our own prompts that must never leak into an optimized instruction.
+_META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
+         "counts as one change", "this process", "validation accuracy", "minibatch")
 
 
 @dataclass
@@ -38,6 +41,10 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) ->
     candidate = clean_instruction(parsed)
     if not candidate:
         return None, "unparseable", "the instruction between the tags was empty."
+    leaked = [phrase for phrase in _META if phrase in candidate.lower()]
+    if leaked:
+        return None, "unparseable", (f"the instruction contained text about the optimization process ({leaked[0]!r}); "
+                                     "write only the instruction for the task.")
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")

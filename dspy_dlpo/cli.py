@@ -1,0 +1,161 @@
+"""The ``dspy-dlpo`` command: ``optimize`` a task's program, or run the offline ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+OPTIMIZER_MAX_TOKENS = 600
+STRATEGY_FLAGS = ("learning_rate", "lr_decay", "dropout", "annealing", "momentum", "contrastive", "regularization")
+
+# The demo: the smallest real run that shows a gain on the embedded model (see README for timings).
+DEMO = {"task": "bbh/word_sorting", "n_train": 20, "n_val": 12, "n_test": 24, "max_steps": 4, "batch_size": 4,
+        "max_tokens": 160, "threads": 2}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dspy-dlpo", description="DLPO prompt optimization for DSPy programs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    opt = sub.add_parser("optimize", help="optimize a benchmark task's program (or your own)")
+    opt.add_argument("--task", required=True, help="e.g. gsm8k, bbh/object_counting, mgsm/de, math500, biggsm")
+    opt.add_argument("--program", help="your program instead of the task's: 'module:attr' or 'file.py:attr' "
+                                       "(a dspy.Module or a function returning one)")
+    _common(opt)
+    opt.add_argument("--auto", choices=("light", "medium", "heavy"))
+    opt.add_argument("--max-metric-calls", type=int)
+    opt.add_argument("--max-steps", type=int)
+    opt.add_argument("--batch-size", type=int, default=5)
+    for name in STRATEGY_FLAGS:
+        opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
+    for split in ("train", "val", "test"):
+        opt.add_argument(f"--n-{split}", type=int, help=f"use the first N examples of the {split} split")
+    demo = sub.add_parser("demo", help="a short real run on the embedded local model (~15 min on 2 cores)")
+    _common(demo)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>', a .gguf path or a litellm "
+                                                   "model string such as openai/gpt-4o-mini (default: local)")
+    p.add_argument("--optimizer-model", help="optimizer LM (prompt_model); default: the task LM")
+    p.add_argument("--api-base", help="OpenAI-compatible server for --model (llama.cpp, vLLM)")
+    p.add_argument("--max-tokens", type=int, help="cap on generated tokens per call")
+    p.add_argument("--threads", type=int, default=2, help="evaluation threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="folder with the benchmark files (default: ../shared/data or the HF hub)")
+    p.add_argument("--out", default="runs/latest", help="output folder (program JSON, report, plot, checkpoint)")
+    p.add_argument("--quiet", action="store_true", help="only warnings and the final table")
+
+
+def _load_program(spec: str) -> Any:
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise SystemExit(f"--program must look like 'module:attr' or 'file.py:attr', got {spec!r}")
+    if target.endswith(".py"):
+        module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+        if module_spec is None or module_spec.loader is None:
+            raise SystemExit(f"--program: cannot load {target!r}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    obj = getattr(module, attr)
+    import dspy
+
+    return obj if isinstance(obj, dspy.Module) else obj()
+
+
+def _score(program: Any, devset: list, metric: Any, threads: int) -> float:
+    import dspy
+
+    return float(dspy.Evaluate(devset=devset, metric=metric, num_threads=threads, display_progress=True,
+                               provide_traceback=False)(program).score)
+
+
+def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    """Load the task and models, optimize, evaluate before/after, write the outputs."""
+    import dspy
+
+    from . import DLPOTeleprompter
+    from .lm import make_lm
+    from .report import plot_scores, summarize, table
+    from .tasks import load_task
+    from .autograd.text import word_count
+
+    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
+    program = _load_program(args.program) if getattr(args, "program", None) else task.make_program()
+    task_lm = make_lm(args.model, api_base=args.api_base, max_tokens=args.max_tokens)
+    # critiques and rewrites need more room than task answers; a copy shares the loaded model
+    prompt_lm = make_lm(args.optimizer_model, max_tokens=OPTIMIZER_MAX_TOKENS) if args.optimizer_model \
+        else task_lm.copy(max_tokens=max(OPTIMIZER_MAX_TOKENS, args.max_tokens or 0))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"task {task.name}: {len(task.trainset)} train / {len(task.valset)} val / {len(task.testset)} test "
+          f"({task.split_note})", flush=True)
+    started = time.time()
+    with dspy.context(lm=task_lm):
+        test_before = _score(program, task.testset, task.metric, args.threads)
+        optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, num_threads=args.threads, seed=args.seed,
+                                     log_dir=out / "checkpoint", **options)
+        best = optimizer.compile(program, trainset=task.trainset, valset=task.valset)
+        test_after = _score(best, task.testset, task.metric, args.threads)
+    words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
+    report = summarize(before={"val": best.detailed_results["initial_score"], "test": test_before, "words": words},
+                       after={"val": best.score, "test": test_after}, program=best, wall_time=time.time() - started)
+    report.update(task=task.name, split=task.split_note, model=args.model,
+                  optimizer_model=args.optimizer_model or args.model, options=optimizer.get_params())
+    best.save(str(out / "program.json"))
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    plot = plot_scores(best.trial_logs, best.detailed_results["initial_score"], out / "scores.png")
+    print("\n" + table(report))
+    for name, text in report["instructions"].items():
+        print(f"\noptimized instruction of {name}:\n{text}")
+    print(f"\nsaved: {out / 'program.json'}, {out / 'report.json'}" + (f", {plot}" if plot else ""))
+    return report
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"batch_size": args.batch_size}
+    for key in ("auto", "max_metric_calls", "max_steps"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    for name in STRATEGY_FLAGS:
+        if getattr(args, f"no_{name}"):
+            options[name] = False
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("LiteLLM", "httpx", "dspy", "datasets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "demo":
+        for key in ("task", "n_train", "n_val", "n_test"):
+            setattr(args, key, DEMO[key])
+        args.program, args.max_tokens = None, args.max_tokens or DEMO["max_tokens"]
+        args.threads = args.threads or DEMO["threads"]
+        options = {"max_steps": DEMO["max_steps"], "batch_size": DEMO["batch_size"]}
+    else:
+        options = _options(args)
+    try:
+        run(args, options)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        print(f"dspy-dlpo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

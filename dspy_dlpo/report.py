@@ -1,0 +1,70 @@
+"""Run reports for the CLI: a before/after table, a JSON report and a PNG plot of scores."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .autograd.text import word_count
+
+logger = logging.getLogger(__name__)
+
+
+def summarize(*, before: dict[str, Any], after: dict[str, Any], program: Any, wall_time: float) -> dict[str, Any]:
+    """A JSON-friendly report of one optimization run."""
+    details = program.detailed_results
+    instructions = {name: pred.signature.instructions for name, pred in program.named_predictors()}
+    return {"before": before, "after": after, "wall_time_s": round(wall_time, 1),
+            "spend": details["spend"], "faults": details["faults"], "stop_reason": details["stop_reason"],
+            "steps": details["steps"], "best_step": details["best_step"], "budget": details["budget"],
+            "instructions": instructions,
+            "instruction_words": {k: word_count(v) for k, v in instructions.items()},
+            "trial_logs": [{k: v for k, v in r.items() if k != "rollouts"} for r in program.trial_logs]}
+
+
+def table(report: dict[str, Any]) -> str:
+    """A plain-text before/after table."""
+    spend, b, a = report["spend"], report["before"], report["after"]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}%"
+    rows = [("validation score", fmt(b.get("val")), fmt(a.get("val"))),
+            ("test score", fmt(b.get("test")), fmt(a.get("test"))),
+            ("instruction words", str(b.get("words")), str(sum(report["instruction_words"].values()))),
+            ("metric calls", "", str(spend["metric_calls"])),
+            ("optimizer LM calls", "", str(spend["optimizer_calls"])),
+            ("task tokens in/out", "", f"{spend['task_input_tokens']}/{spend['task_output_tokens']}"),
+            ("optimizer tokens in/out", "", f"{spend['optimizer_input_tokens']}/{spend['optimizer_output_tokens']}"),
+            ("wall time", "", f"{report['wall_time_s']:.0f} s"),
+            ("steps (stop reason)", "", f"{report['steps']} ({report['stop_reason']})")]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'':<{width}}  {'before':>12}  {'after':>14}"]
+    lines += [f"{name:<{width}}  {x:>12}  {y:>14}" for name, x, y in rows]
+    return "\n".join(lines)
+
+
+def plot_scores(trial_logs: list[dict[str, Any]], initial: float | None, path: Path) -> Path | None:
+    """Save validation and best-so-far scores over steps as a PNG; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib is not installed: no plot (pip install matplotlib)")
+        return None
+    steps = [-1] + [r["step"] for r in trial_logs]
+    best = [initial] + [r["best_score"] for r in trial_logs]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.step(steps, best, where="post", label="best validation score")
+    validated = [(r["step"], r["val_score"]) for r in trial_logs if r.get("val_score") is not None]
+    if validated:
+        ax.scatter(*zip(*validated), marker="o", color="tab:orange", label="accepted candidate (validation)")
+    rejected = [r["step"] for r in trial_logs if r["outcome"] != "accepted"]
+    ax.scatter(rejected, [initial or 0] * len(rejected), marker="x", color="grey", s=12, label="rejected / skipped")
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

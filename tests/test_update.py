@@ -1,0 +1,92 @@
+"""The update step: parsing, no-op recovery, leakage, rule checks and re-asks."""
+
+import dspy
+
+from dspy_dlpo.autograd.client import OptimizerClient
+from dspy_dlpo.autograd.step import propose_update
+from dspy_dlpo.autograd.text import split_sentences
+from dspy_dlpo.budget import UsageMeter
+from dspy_dlpo.lm.engine import function_lm
+from dspy_dlpo.strategies import TextualLearningRate
+from dspy_dlpo.strategies.base import StepContext
+
+INSTRUCTION = "Read the word. Answer."
+
+
+def ctx():
+    return StepContext(step=0, seed=0, param="self", instruction=INSTRUCTION,
+                       sentences=split_sentences(INSTRUCTION), rollouts=[], history=[],
+                       gradient="It never says to reverse.")
+
+
+def scripted_client(replies):
+    seen = []
+
+    def reply(messages, options):
+        seen.append((messages[-1]["content"], options.get("temperature")))
+        return replies[len(seen) - 1]
+    return OptimizerClient(function_lm(reply), UsageMeter(), sleep=lambda s: None), seen
+
+
+def test_unparseable_then_noop_then_ok():
+    client, seen = scripted_client(["I think it should reverse.", f"<instruction>{INSTRUCTION}</instruction>",
+                                    "<instruction>Read the word. Reverse it.</instruction>"])
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=100)
+    assert update.instruction == "Read the word. Reverse it." and update.attempts == 3
+    assert "no text between <instruction>" in update.problems[0]
+    assert "identical to the current one" in update.problems[1]
+    assert "Your previous answer could not be used: the instruction was identical" in seen[2][0]
+    assert seen[0][1] is None or seen[0][1] == 0.0      # first ask: the LM's own temperature
+    assert seen[1][1] == 0.8 and seen[2][1] == 0.8       # re-asks sample at a higher temperature
+
+
+def test_learning_rate_violation_retried_then_clipped():
+    too_big = "<instruction>Go on. Be brief. Stop now. Check it.</instruction>"
+    client, seen = scripted_client([too_big, too_big])
+    update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=2,
+                            rollout_base=7)
+    assert update.instruction is None and update.reason == "clipped"
+    assert "changed 4 sentences but at most 1" in update.problems[-1]
+    assert "Change at most 1 sentence of the instruction" in seen[0][0]
+    assert "changed 4 sentences but at most 1" in seen[1][0]
+
+
+def test_meta_text_leak_is_rejected():
+    client, _ = scripted_client(["<instruction>Follow the diagnosis: reverse it.</instruction>",
+                                 "<instruction>Reverse the word.</instruction>"])
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1)
+    assert update.instruction == "Reverse the word."
+    assert "about the optimization process ('diagnosis')" in update.problems[0]
+
+
+def test_lm_failure_skips_without_crash():
+    def broken(messages, options):
+        raise RuntimeError("backend down")
+    client = OptimizerClient(function_lm(broken), UsageMeter(), sleep=lambda s: None)
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1)
+    assert update.instruction is None and update.reason == "error"
+    assert client.calls == 2 and client.errors == {"LMUnexpectedError": 2}
+
+
+def test_rate_limit_backoff():
+    sleeps, calls = [], [0]
+
+    def limited(messages, options):
+        calls[0] += 1
+        if calls[0] <= 2:
+            raise RuntimeError("429 rate limit exceeded")
+        return "<gradient>ok</gradient>"
+    client = OptimizerClient(function_lm(limited), UsageMeter(), sleep=sleeps.append, backoff=2.0)
+    assert client.ask("hello") == "<gradient>ok</gradient>"
+    assert sleeps == [2.0, 4.0] and client.errors == {"rate_limit": 2}
+
+
+def test_auth_error_stops_with_clear_message():
+    import pytest
+
+    def denied(messages, options):
+        raise dspy.utils.exceptions.LMAuthError("invalid api key sk-abcdefghijklmnop")
+    client = OptimizerClient(function_lm(denied), UsageMeter(), sleep=lambda s: None)
+    with pytest.raises(RuntimeError, match="optimizer LM cannot be used") as info:
+        client.ask("hello")
+    assert "sk-abcdefghijklmnop" not in str(info.value)
