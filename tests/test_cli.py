@@ -1,0 +1,44 @@
+"""The dspy-dlpo command end to end with a scripted task and scripted LMs (no model, no network)."""
+
+import json
+
+import dspy
+
+from dspy_dlpo import cli
+from dspy_dlpo.tasks import Task
+from scripted import MAGIC, ScriptedOptimizer, exact_metric, reverse_examples, reverse_task_lm
+
+
+def fake_task(name, **kwargs):
+    data = reverse_examples()
+    return Task(name=name, trainset=data[:6], valset=data[6:10], testset=data[10:], metric=exact_metric,
+                make_program=lambda: dspy.Predict("question -> answer"), split_note="toy split")
+
+
+def test_optimize_writes_program_report_and_table(tmp_path, monkeypatch, capsys):
+    optimizer = ScriptedOptimizer()
+    monkeypatch.setattr("dspy_dlpo.tasks.load_task", fake_task)
+    monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: reverse_task_lm() if spec == "task"
+                        else optimizer.lm())
+    code = cli.main(["optimize", "--task", "toy", "--model", "task", "--optimizer-model", "opt", "--max-steps", "2",
+                     "--batch-size", "3", "--threads", "1", "--no-dropout", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "validation score" in out and "test score" in out and MAGIC in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["before"]["test"] == 0.0 and report["after"]["test"] == 100.0
+    assert report["after"]["val"] == 100.0 and report["spend"]["metric_calls"] > 0
+    assert [s["name"] for s in report["options"]["strategies"]] == ["momentum", "contrastive", "learning_rate",
+                                                                    "regularization", "annealing"]
+    saved = dspy.Predict("question -> answer")
+    saved.load(str(tmp_path / "program.json"))
+    assert saved.signature.instructions == MAGIC
+    assert (tmp_path / "scores.png").stat().st_size > 1000
+
+
+def test_bad_arguments_exit_with_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("dspy_dlpo.tasks.load_task", fake_task)
+    monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: reverse_task_lm())
+    code = cli.main(["optimize", "--task", "toy", "--max-metric-calls", "3", "--out", str(tmp_path), "--quiet"])
+    assert code == 2
+    assert "too small for even one step" in capsys.readouterr().err
