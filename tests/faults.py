@@ -20,8 +20,8 @@ class FaultInjector:
 
     KINDS = ("exception", "rate_limit", "timeout", "empty", "garbage")
 
-    def __init__(self, fn, rate: float = 0.2, salt: str = "") -> None:
-        self.fn, self.rate, self.salt = fn, rate, salt
+    def __init__(self, fn, rate: float = 0.2, salt: str = "", fail_first: bool = False) -> None:
+        self.fn, self.rate, self.salt, self.fail_first = fn, rate, salt, fail_first
         self.seen: Counter = Counter()
         self.injected: Counter = Counter()
         self.lock = threading.Lock()
@@ -32,7 +32,8 @@ class FaultInjector:
             self.seen[prompt] += 1
             nth = self.seen[prompt]
         digest = hashlib.sha256(f"{self.salt}|{nth}|{prompt}".encode()).digest()
-        if digest[0] / 256 >= self.rate:
+        first = self.fail_first and nth == 1 and len(self.seen) == 1
+        if digest[0] / 256 >= self.rate and not first:
             return self.fn(messages, options)
         kind = self.KINDS[digest[1] % len(self.KINDS)]
         with self.lock:

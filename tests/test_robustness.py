@@ -32,7 +32,7 @@ def test_faulty_lms_twenty_percent(threads):
     opt = ScriptedOptimizer(rewrite=lambda prompt, n: "<instruction>" + (
         MAGIC if hashlib.sha256(prompt.encode()).digest()[0] % 5 == 0 else f"Variant {prompt[-30:].strip()}.")
         + "</instruction>")
-    optimizer = FaultInjector(opt, rate=0.2, salt="opt")
+    optimizer = FaultInjector(opt, rate=0.2, salt="opt", fail_first=True)
     with dspy.context(lm=function_lm(task, name="faulty-task")):
         tp = DLPOTeleprompter(exact_metric, prompt_model=function_lm(optimizer, name="faulty-opt"),
                               max_metric_calls=240, batch_size=4, num_threads=threads, progress=False)

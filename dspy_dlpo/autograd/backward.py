@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .client import OptimizerClient
 from .prompts import GRADIENT, render
-from .text import parse_tag
+from .text import parse_tag, truncate
+
+MAX_GRADIENT_CHARS = 1500  # small optimizer LMs ramble; a bounded critique keeps rewrite prompts bounded
 
 
 def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, losses: list[str],
@@ -19,4 +21,6 @@ def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, lo
     reply = client.ask(prompt)
     if not reply:
         return None
-    return parse_tag(reply, "gradient") or reply.strip() or None
+    text = parse_tag(reply, "gradient") or reply.strip()
+    text = text.replace("<gradient>", "").replace("</gradient>", "").strip()
+    return truncate(text, MAX_GRADIENT_CHARS) if text else None

@@ -24,7 +24,8 @@ you see the input, the expected answer, what the program produced, and the grade
 Diagnose the instruction. Which of its sentences, or which missing guidance, led to the failures?
 What should change so that the step succeeds on examples like these and on new ones? Be concrete and
 general; do not rely on the specific numbers or names of these examples. Do not write the new
-instruction yourself. Put your diagnosis between <gradient> and </gradient>."""
+instruction yourself. Answer with at most 5 short bullet points (under 120 words in total), put
+between <gradient> and </gradient>."""
 
 UPDATE = """{system}
 
@@ -34,9 +35,7 @@ Its current instruction, one sentence per line:
 {numbered}
 
 Diagnosis of the current instruction:
-<gradient>
 {gradient}
-</gradient>
 {directives}
 Write the improved instruction. The model will read it exactly as you write it, so give only the
 instruction: no sentence numbers, no commentary, no mention of scores, critiques or this process.

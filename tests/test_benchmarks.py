@@ -1,0 +1,134 @@
+"""The benchmark harness end to end on scripted LMs: no network, no model, a few seconds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dspy
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root holds benchmarks/
+
+from scripted import ScriptedOptimizer, exact_metric, reverse_examples, reverse_task_lm
+
+from benchmarks import report, run
+from benchmarks.harness import CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count
+from benchmarks.optimizers import copro_plan, dlpo_flags, expand, mipro_plan
+
+
+@dataclass
+class ToyTask:
+    """A 4-example stand-in for ``dspy_dlpo.tasks.Task``: reverse a word."""
+
+    name: str = "toy/reverse"
+    trainset: list = field(default_factory=lambda: reverse_examples(["apple", "stone", "river", "cloud"]))
+    valset: list = field(default_factory=lambda: reverse_examples(["tiger", "piano"]))
+    testset: list = field(default_factory=lambda: reverse_examples(["lemon", "grass", "candle", "bridge"]))
+    split_note: str = "toy: fixed word lists"
+
+    @staticmethod
+    def metric(example: Any, pred: Any, trace: Any = None) -> Any:
+        return exact_metric(example, pred, trace)
+
+    @staticmethod
+    def make_program() -> dspy.Module:
+        return dspy.Predict("question -> answer")
+
+
+class ScriptedPool(run.LMPool):
+    """LMs from scripts instead of ``make_lm``."""
+
+    def __init__(self, args: Any) -> None:
+        super().__init__(args)
+        self.task = reverse_task_lm()
+        self.optimizer = ScriptedOptimizer().lm()
+
+    def base(self, spec: str) -> dspy.BaseLM:
+        return self.optimizer
+
+    def task_lm(self, task: str) -> dspy.BaseLM:
+        return self.task
+
+
+def _grid(tmp_path: Path, optimizers: list[str]) -> tuple[Any, list[dict[str, Any]]]:
+    args = run.parse_args(["--tasks", "toy/reverse", "--optimizers", *optimizers, "--seeds", "0",
+                           "--budget", "20", "--results-dir", str(tmp_path / "results"),
+                           "--model", "scripted", "--threads", "2"])
+    written = run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask())
+    return args, written
+
+
+def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
+    args, written = _grid(tmp_path, ["baseline", "dlpo", "tgd"])
+    assert [r["optimizer"] for r in written] == ["baseline", "dlpo", "tgd"]
+    for record in written:
+        path = tmp_path / "results" / "toy/reverse" / record["optimizer"] / "seed0.json"
+        saved = json.loads(path.read_text())
+        assert saved["status"] == "ok", saved.get("traceback")
+        for key in ("test", "val", "spend", "eval_spend", "wall_time_s", "instructions", "instruction_words",
+                    "config", "split_note", "machine", "command"):
+            assert key in saved, key
+        lo, hi = saved["test"]["ci95"]
+        assert 0.0 <= lo <= saved["test"]["score"] <= hi <= 100.0
+        assert saved["test"]["n"] == 4 and saved["val"]["n"] == 2
+        for key in ("metric_calls", "optimizer_calls", "optimizer_input_tokens", "task_input_tokens"):
+            assert isinstance(saved["spend"][key], int)
+    by_name = {r["optimizer"]: r for r in written}
+    assert by_name["baseline"]["spend"]["metric_calls"] == 0
+    assert by_name["baseline"]["test"]["score"] == 0.0
+    for name in ("dlpo", "tgd"):
+        spend = by_name[name]["spend"]
+        assert 0 < spend["metric_calls"] <= 20
+        assert spend["optimizer_calls"] > 0 and spend["optimizer_input_tokens"] > 0
+        assert spend["task_lm_calls"] > 0 and spend["task_input_tokens"] > 0
+        assert by_name[name]["test"]["score"] == 100.0
+        assert "reverse the letters" in by_name[name]["instructions"]["self"].lower()
+
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("seed0.json")}
+    _, rerun = _grid(tmp_path, ["baseline", "dlpo", "tgd"])
+    assert rerun == []
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("seed0.json")} == mtimes
+
+    readme = tmp_path / "README.md"
+    report.build_report(tmp_path / "results", readme, tmp_path / "plots")
+    text = readme.read_text()
+    assert "toy/reverse" in text and "dlpo" in text and "tgd" in text
+    assert "python" in text  # the exact commands
+    assert (tmp_path / "plots" / "score_vs_metric_calls.png").exists()
+    assert len(load_results(tmp_path / "results")) == 3
+
+
+def test_bootstrap_ci_is_fixed_and_sane() -> None:
+    assert bootstrap_ci([1.0] * 10) == (100.0, 100.0)
+    scores = [1.0, 0.0] * 15
+    lo, hi = bootstrap_ci(scores)
+    assert (lo, hi) == bootstrap_ci(scores)  # fixed seed
+    assert lo < 50.0 < hi and hi - lo < 50.0
+
+
+def test_counting_metric_and_metered_lm() -> None:
+    metric = CountingMetric(lambda ex, pred: dspy.Prediction(score=1.0, feedback="ok"), feedback=False)
+    assert metric(None, None, None, "self", None) == 1.0 and metric(None, None) == 1.0
+    assert metric.calls == 1 and metric.predictor_feedback_calls == 1
+    meter = Meter("optimizer")
+    lm = metered_lm(ScriptedOptimizer().lm(), meter)
+    lm("hello")
+    lm.copy(temperature=0.5)("again")
+    assert lm_call_count(lm) == 2 and meter.calls == 2 and meter.input_tokens > 0
+
+
+def test_budget_mapping_and_variants() -> None:
+    plan = copro_plan(120, 20)
+    assert plan["breadth"] >= 2 and plan["breadth"] * plan["depth"] * 20 <= 132
+    plan = mipro_plan(120, 15)
+    assert plan["estimated_metric_calls"] <= 120 and plan["num_trials"] >= 1
+    assert dlpo_flags("tgd") == {k: False for k in dlpo_flags("tgd")}
+    assert dlpo_flags("dlpo-only-momentum")["momentum"] == 3 and not dlpo_flags("dlpo-only-momentum")["dropout"]
+    assert dlpo_flags("dlpo-minus-dropout")["dropout"] is False and dlpo_flags("dlpo-minus-dropout")["momentum"]
+    assert len(expand(["ablation"])) == 14
+    with pytest.raises(ValueError):
+        expand(["nope"])
