@@ -1,0 +1,286 @@
+"""Shared plumbing of the benchmark grid: metering, counting metrics, statistics and result files.
+
+Everything an optimizer spends is measured here, the same way for every optimizer:
+
+* metric calls: the task metric is wrapped in a thread-safe :class:`CountingMetric`;
+* task-LM calls and tokens: a :class:`Meter` installed with ``dspy.context(usage_tracker=...)``
+  around the whole optimization (DSPy reports only billed, i.e. non-cached, calls to it);
+* optimizer-LM calls and tokens: the optimizer LM is a copy of an LM whose class is swapped for a
+  metered subclass (:func:`metered_lm`), so its calls go to their own meter even when the task LM
+  and the optimizer LM are the same model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dspy
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Usage meters
+# --------------------------------------------------------------------------------------------
+class Meter:
+    """A thread-safe ``usage_tracker``: counts billed LM calls and input/output tokens.
+
+    DSPy's ``ParallelExecutor`` deep-copies the usage tracker into worker threads; the meter
+    returns itself from ``__deepcopy__`` so that all threads add to the same totals.
+    """
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def add_usage(self, model: str, usage: dict[str, Any] | None) -> None:
+        """DSPy's usage-tracker hook: called once per billed LM response."""
+        usage = dict(usage or {})
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
+        completion = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+        with self._lock:
+            self.calls += 1
+            self.input_tokens += int(prompt)
+            self.output_tokens += int(completion)
+
+    def __deepcopy__(self, memo: dict) -> "Meter":
+        return self
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+class _Tee:
+    """Forwards usage to the harness meter and to an optimizer's own tracker (e.g. DLPO's)."""
+
+    def __init__(self, *meters: Any) -> None:
+        self.meters = meters
+
+    def add_usage(self, model: str, usage: dict[str, Any] | None) -> None:
+        for meter in self.meters:
+            meter.add_usage(model, usage)
+
+    def __deepcopy__(self, memo: dict) -> "_Tee":
+        return self
+
+
+_METERED_CLASSES: dict[type, type] = {}
+_METERED_LOCK = threading.Lock()
+
+
+def _metered_class(base: type) -> type:
+    """A subclass of ``base`` whose calls report usage to ``self._bench_meter`` and count calls."""
+    with _METERED_LOCK:
+        if base in _METERED_CLASSES:
+            return _METERED_CLASSES[base]
+
+        def _tracker(self: Any) -> Any:
+            outer = dspy.settings.usage_tracker
+            if outer is None or isinstance(outer, Meter) or outer is self._bench_meter:
+                return self._bench_meter
+            return _Tee(self._bench_meter, outer)
+
+        def _count(self: Any) -> None:
+            with self._bench_lock:
+                self._bench_calls[0] += 1
+
+        def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _count(self)
+            with dspy.context(usage_tracker=_tracker(self)):
+                return base.__call__(self, *args, **kwargs)
+
+        async def acall(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _count(self)
+            with dspy.context(usage_tracker=_tracker(self)):
+                return await base.acall(self, *args, **kwargs)
+
+        cls = type(f"Metered{base.__name__}", (base,), {"__call__": __call__, "acall": acall})
+        _METERED_CLASSES[base] = cls
+        return cls
+
+
+def metered_lm(lm: dspy.BaseLM, meter: Meter, **overrides: Any) -> dspy.BaseLM:
+    """A copy of ``lm`` (sharing its engine/client) whose calls are counted into ``meter``.
+
+    ``lm.copy()`` is shallow for runtime clients, so an embedded model is not loaded twice.
+    Copies made later by the optimizer (``lm.copy(rollout_id=...)``) keep the metering.
+    """
+    copy = lm.copy(**overrides)
+    copy.__class__ = _metered_class(type(lm))
+    copy._bench_meter = meter
+    copy._bench_lock = threading.Lock()
+    copy._bench_calls = [0]  # a list so that copies of this LM share the counter
+    return copy
+
+
+def lm_call_count(lm: dspy.BaseLM) -> int:
+    """Calls made through a :func:`metered_lm` (cached answers included)."""
+    return int(getattr(lm, "_bench_calls", [0])[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Metric wrapper
+# --------------------------------------------------------------------------------------------
+def _positional_arity(fn: Callable) -> int:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 5
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def split_result(result: Any) -> tuple[float, str]:
+    """``(score, feedback)`` from a bool, a number or ``dspy.Prediction(score=..., feedback=...)``."""
+    feedback = ""
+    if isinstance(result, (dspy.Prediction, dict)):
+        feedback = str(result.get("feedback", "") or "")
+        result = result.get("score")
+    try:
+        score = float(result)
+    except (TypeError, ValueError):
+        return 0.0, f"metric returned a non-number: {result!r}"
+    return (0.0 if score != score else score), feedback
+
+
+class CountingMetric:
+    """Wraps a task metric; counts every call, thread-safely, the same way for every optimizer.
+
+    ``calls`` counts scored rollouts (one program run on one example). GEPA also calls the
+    metric with ``pred_name`` to get per-predictor feedback on a rollout it already scored; those
+    calls run no program and are counted apart, in ``predictor_feedback_calls``.
+
+    ``feedback=True`` returns ``dspy.Prediction(score, feedback)`` (GEPA, DLPO); ``False``
+    returns a float (MIPROv2, COPRO, ``dspy.Evaluate`` sums). The signature accepts GEPA's five
+    arguments and DSPy's two or three, and forwards to the task metric what it accepts.
+    """
+
+    def __init__(self, metric: Callable, *, feedback: bool = True) -> None:
+        self.metric = metric
+        self.feedback = feedback
+        self.arity = _positional_arity(metric)
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.predictor_feedback_calls = 0
+        self.__name__ = f"counted_{getattr(metric, '__name__', 'metric')}"
+
+    def __call__(self, example: Any, pred: Any, trace: Any = None, pred_name: str | None = None,
+                 pred_trace: Any = None) -> Any:
+        with self._lock:
+            if pred_name is None:
+                self.calls += 1
+            else:  # GEPA re-scoring an existing rollout for one predictor's feedback: no new rollout
+                self.predictor_feedback_calls += 1
+        args = (example, pred, trace, pred_name, pred_trace)[:max(2, min(self.arity, 5))]
+        result = self.metric(*args)
+        if self.feedback:
+            score, text = split_result(result)
+            return dspy.Prediction(score=score, feedback=text)
+        return split_result(result)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+def bootstrap_ci(scores: Sequence[float], *, n_boot: int = 2000, seed: int = 20250101,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean score, in percent (fixed seed: reproducible)."""
+    values = np.asarray(list(scores), dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means = values[idx].mean(axis=1) * 100.0
+    alpha = (1.0 - level) / 2.0
+    return (float(np.percentile(means, 100 * alpha)), float(np.percentile(means, 100 * (1 - alpha))))
+
+
+def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable, *,
+             num_threads: int) -> list[float]:
+    """Per-example scores in [0, 1] of ``program`` on ``devset`` (failures score 0)."""
+    if not devset:
+        return []
+    scorer = CountingMetric(metric, feedback=False)
+    result = dspy.Evaluate(devset=devset, metric=scorer, num_threads=num_threads, display_progress=False,
+                           display_table=False, failure_score=0.0, max_errors=10**6,
+                           provide_traceback=False)(program)
+    return [float(score or 0.0) for _, _, score in result.results]
+
+
+# --------------------------------------------------------------------------------------------
+# Programs
+# --------------------------------------------------------------------------------------------
+def instructions_of(program: dspy.Module) -> dict[str, str]:
+    """The instruction of every predictor, keyed by its stable name."""
+    return {name: pred.signature.instructions for name, pred in program.named_predictors()}
+
+
+def demo_count(program: dspy.Module) -> int:
+    return sum(len(getattr(pred, "demos", []) or []) for _, pred in program.named_predictors())
+
+
+def word_count(texts: dict[str, str]) -> int:
+    return sum(len(str(t).split()) for t in texts.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Result files
+# --------------------------------------------------------------------------------------------
+def cell_path(results_dir: Path, task: str, optimizer: str, seed: int) -> Path:
+    """``<results_dir>/<task>/<optimizer>/seed<k>.json`` (task names like ``bbh/word_sorting`` nest)."""
+    return Path(results_dir) / task / optimizer / f"seed{seed}.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and an atomic rename (no half-written cells)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_cell(path: Path) -> dict[str, Any] | None:
+    """A finished cell's record, or None if absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load_results(results_dir: Path) -> list[dict[str, Any]]:
+    """Every cell record under ``results_dir`` (``*/seed*.json``), sorted by task/optimizer/seed."""
+    records = []
+    for path in sorted(Path(results_dir).rglob("seed*.json")):
+        record = read_cell(path)
+        if record and record.get("schema") == SCHEMA_VERSION:
+            record["_path"] = str(path)
+            records.append(record)
+    return sorted(records, key=lambda r: (r["task"], r["optimizer"], r["seed"]))
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...``; ``sw.seconds`` afterwards."""
+
+    def __enter__(self) -> "Stopwatch":
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds = time.perf_counter() - self.start

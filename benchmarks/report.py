@@ -1,0 +1,430 @@
+"""Write ``benchmarks/README.md`` and ``benchmarks/plots/*.png`` from the result files only.
+
+Every number in the README is computed here from ``benchmarks/results/**/seed*.json`` (and
+``benchmarks/results/overhead.json`` if present); nothing is typed by hand::
+
+    python -m benchmarks.report [--results-dir benchmarks/results] [--out benchmarks/README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from .harness import bootstrap_ci, load_results  # noqa: E402
+
+logger = logging.getLogger("benchmarks.report")
+
+HERE = Path(__file__).resolve().parent
+MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
+PEERS = ["baseline", "tgd", "gepa", "miprov2", "copro"]
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------
+def _mean(values: Iterable[float]) -> float:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (task, optimizer): seed-pooled test score with bootstrap CI and mean costs (ok cells only)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("status") == "ok":
+            groups[(r["task"], r["optimizer"])].append(r)
+    out = {}
+    for key, cells in groups.items():
+        pooled = [s for c in cells for s in c["test"]["per_example"]]
+        lo, hi = bootstrap_ci(pooled)
+        spend = lambda k: _mean(c["spend"].get(k, 0) for c in cells)  # noqa: E731
+        out[key] = {"seeds": sorted(c["seed"] for c in cells), "n_test": len(pooled),
+                    "test": 100.0 * _mean(pooled), "ci": (lo, hi), "val": _mean(c["val"]["score"] for c in cells),
+                    "metric_calls": spend("metric_calls"), "optimizer_calls": spend("optimizer_calls"),
+                    "task_tokens": spend("task_input_tokens") + spend("task_output_tokens"),
+                    "optimizer_tokens": spend("optimizer_input_tokens") + spend("optimizer_output_tokens"),
+                    "wall_time_s": _mean(c["wall_time_s"] for c in cells),
+                    "instruction_words": _mean(c["instruction_words"] for c in cells), "cells": cells}
+    return out
+
+
+def order_optimizers(names: Iterable[str]) -> list[str]:
+    names = set(names)
+    main = [n for n in MAIN_ORDER if n in names]
+    return main + sorted(names - set(main))
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_int(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.0f}"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
+    head = ("| task | optimizer | seeds | test % [95% CI] | Δ vs baseline | val % | metric calls | optimizer calls "
+            "| task tokens | optimizer tokens | wall time (min) | instruction words |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for task in tasks:
+        base = agg.get((task, "baseline"))
+        for opt in optimizers:
+            a = agg.get((task, opt))
+            if a is None:
+                continue
+            delta = a["test"] - base["test"] if base else float("nan")
+            lines.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
+                         f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {'' if opt == 'baseline' else f'{delta:+.1f}'} "
+                         f"| {fmt(a['val'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
+                         f"| {fmt_int(a['task_tokens'])} | {fmt_int(a['optimizer_tokens'])} "
+                         f"| {fmt(a['wall_time_s'] / 60.0)} | {fmt_int(a['instruction_words'])} |")
+    return "\n".join(lines)
+
+
+def missing_cells(records: list[dict[str, Any]], tasks: list[str]) -> str:
+    """Main optimizers without a finished cell for a task (not run, or still running)."""
+    have = {(r["task"], r["optimizer"]) for r in records}
+    lines = [f"- **{t}**: {', '.join(o for o in MAIN_ORDER if (t, o) not in have)}" for t in tasks
+             if any((t, o) not in have for o in MAIN_ORDER)]
+    return "\n".join(lines) if lines else "Every task has a cell for every main optimizer."
+
+
+def error_table(records: list[dict[str, Any]]) -> str:
+    bad = [r for r in records if r.get("status") != "ok"]
+    if not bad:
+        return "No cell failed."
+    lines = ["| task | optimizer | seed | error |", "|---|---|---|---|"]
+    for r in bad:
+        err = str(r.get("error", "")).replace("|", "\\|").replace("\n", " ")[:300]
+        lines.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {err} |")
+    return "\n".join(lines)
+
+
+def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return not (a["ci"][1] < b["ci"][0] or b["ci"][1] < a["ci"][0])
+
+
+def resolution(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> str:
+    """How finely this grid can tell optimizers apart: mean CI width and significant gaps vs baseline."""
+    lines = []
+    for task in tasks:
+        cells = {o: a for (t, o), a in agg.items() if t == task}
+        if not cells:
+            continue
+        width = _mean(a["ci"][1] - a["ci"][0] for a in cells.values())
+        base = cells.get("baseline")
+        sig = [o for o, a in cells.items() if base and o != "baseline" and not overlap(a, base)]
+        lines.append(f"- **{task}**: mean width of the test 95% intervals {fmt(width)} points on "
+                     f"{fmt_int(_mean(a['n_test'] for a in cells.values()))} test examples; optimizers whose interval "
+                     f"does not overlap the baseline's: {', '.join(sig) if sig else 'none'}.")
+    return "\n".join(lines)
+
+
+def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subject: str = "dlpo") -> str:
+    """Plain statements of where ``subject`` loses, ties and wins, computed from the table."""
+    losses, ties, wins = [], [], []
+    for task in tasks:
+        me = agg.get((task, subject))
+        if me is None:
+            continue
+        for peer in PEERS:
+            other = agg.get((task, peer))
+            if other is None:
+                continue
+            diff = me["test"] - other["test"]
+            noise = " (within the 95% intervals: not a significant difference)" if overlap(me, other) else ""
+            text = (f"**{task}**: {subject} {fmt(me['test'])} vs {peer} {fmt(other['test'])} "
+                    f"({diff:+.1f} points){noise}")
+            (losses if diff < 0 else ties if diff == 0 else wins).append(text)
+    out = [f"### Where {subject} loses (lower test score than the named optimizer)", ""]
+    out += [f"- {t}" for t in losses] or ["- nowhere in this grid."]
+    out += ["", f"### Ties", ""] + ([f"- {t}" for t in ties] or ["- none."])
+    out += ["", f"### Where {subject} wins", ""] + ([f"- {t}" for t in wins] or ["- nowhere in this grid."])
+    cost = []
+    for task in tasks:
+        me = agg.get((task, subject))
+        if me is None:
+            continue
+        for peer in ("gepa", "miprov2", "copro", "tgd"):
+            other = agg.get((task, peer))
+            if other and me["wall_time_s"] > other["wall_time_s"]:
+                cost.append(f"**{task}**: {subject} took {fmt(me['wall_time_s'] / 60)} min vs {peer} "
+                            f"{fmt(other['wall_time_s'] / 60)} min ({fmt_int(me['optimizer_calls'])} vs "
+                            f"{fmt_int(other['optimizer_calls'])} optimizer-LM calls)")
+    out += ["", f"### Where {subject} costs more wall time", ""] + ([f"- {t}" for t in cost] or ["- nowhere."])
+    return "\n".join(out)
+
+
+def dlpo_diagnostics(records: list[dict[str, Any]]) -> str:
+    """Steps, outcomes and stop reason of every DLPO-family run (from its trial logs)."""
+    rows = ["| task | optimizer | seed | steps | accepted | rejected | skipped/failed updates | best step "
+            "| stop reason | faults |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        d = r.get("details") or {}
+        if r.get("status") != "ok" or "trial_logs" not in d:
+            continue
+        logs = d["trial_logs"]
+        outcomes = defaultdict(int)
+        for log in logs:
+            outcomes[log.get("outcome", "?")] += 1
+        other = {k: v for k, v in outcomes.items() if k not in ("accepted", "rejected")}
+        faults = ", ".join(f"{k}: {v}" for k, v in sorted((d.get("faults") or {}).items())) or "-"
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {len(logs)} | {outcomes['accepted']} "
+                    f"| {outcomes['rejected']} | {', '.join(f'{k}: {v}' for k, v in sorted(other.items())) or '-'} "
+                    f"| {d.get('best_step')} | {d.get('stop_reason')} | {faults} |")
+    return "\n".join(rows) if len(rows) > 2 else "No DLPO-family cell finished."
+
+
+def peer_budget_table(records: list[dict[str, Any]]) -> str:
+    """How each peer's knobs were set from the budget, and the metric calls they really made."""
+    rows = ["| task | optimizer | seed | budget | plan | metric calls counted |", "|---|---|---|---|---|---|"]
+    for r in records:
+        if r.get("status") != "ok" or r["optimizer"] == "baseline":
+            continue
+        plan = (r.get("details") or {}).get("plan")
+        plan_text = ", ".join(f"{k}={v}" for k, v in plan.items()) if plan else f"max_metric_calls={r['config']['budget']}"
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {r['config']['budget']} | {plan_text} "
+                    f"| {r['spend']['metric_calls']} |")
+    return "\n".join(rows)
+
+
+def ablation_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> str | None:
+    names = sorted({o for (_, o) in agg if o.startswith("dlpo-only-") or o.startswith("dlpo-minus-")})
+    if not names:
+        return None
+    rows = ["| task | variant | test % [95% CI] | Δ test vs reference | val % | Δ val vs reference | metric calls "
+            "| wall time (min) | instruction words |", "|---|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        for name in names:
+            a = agg.get((task, name))
+            if a is None:
+                continue
+            ref_name = "tgd" if name.startswith("dlpo-only-") else "dlpo"
+            ref = agg.get((task, ref_name))
+            dt = f"{a['test'] - ref['test']:+.1f} vs {ref_name}" if ref else "-"
+            dv = f"{a['val'] - ref['val']:+.1f} vs {ref_name}" if ref else "-"
+            rows.append(f"| {task} | {name} | {fmt(a['test'])} [{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {dt} "
+                        f"| {fmt(a['val'])} | {dv} | {fmt_int(a['metric_calls'])} | {fmt(a['wall_time_s'] / 60)} "
+                        f"| {fmt_int(a['instruction_words'])} |")
+    return "\n".join(rows)
+
+
+def instructions_section(records: list[dict[str, Any]]) -> str:
+    out = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        body = "\n\n".join(f"`{name}`:\n\n```text\n{text}\n```" for name, text in r["instructions"].items())
+        out.append(f"<details><summary>{r['task']} / {r['optimizer']} / seed {r['seed']} "
+                   f"({r['instruction_words']} words)</summary>\n\n{body}\n\n</details>")
+    return "\n\n".join(out)
+
+
+def overhead_section(results_dir: Path) -> str | None:
+    path = results_dir / "overhead.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    rows = [f"Stub server latency {data['latency_s']} s per call; budget {data['budget']} metric calls; "
+            f"task {data['task']}. Lower bound = LM calls x latency / threads; ratio = wall time / lower bound "
+            "(1.0 = the optimizer keeps all threads waiting on the LM; higher = serial sections or "
+            "framework overhead). Load average (1/5/15 min) of the machine before the study "
+            f"{data.get('load_average_before')}, after {data.get('load_average_after')} on {data.get('nproc')} "
+            "cores: other processes running at the same time inflate the ratios.", "",
+            "| optimizer | threads | LM calls | metric calls | wall time (s) | lower bound (s) | ratio | status |",
+            "|---|---|---|---|---|---|---|---|"]
+    for run in data["runs"]:
+        rows.append(f"| {run['optimizer']} | {run['threads']} | {run.get('lm_calls', '-')} "
+                    f"| {run.get('metric_calls', '-')} | {fmt(run.get('wall_time_s'), 2)} "
+                    f"| {fmt(run.get('lower_bound_s'), 2)} | {fmt(run.get('ratio'), 2)} | {run.get('status')} |")
+    rows += ["", f"Command: `{data.get('command', '')}`"]
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+def plot_score_vs_calls(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str],
+                        path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cols = min(2, max(1, len(tasks)))
+    rows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.2 * rows), squeeze=False)
+    markers = "osD^v<>P*X"
+    for ax, task in zip(axes.flat, tasks):
+        for i, opt in enumerate(o for o in optimizers if not o.startswith("dlpo-")):
+            a = agg.get((task, opt))
+            if a is None:
+                continue
+            ax.errorbar([a["metric_calls"]], [a["test"]], yerr=[[a["test"] - a["ci"][0]], [a["ci"][1] - a["test"]]],
+                        fmt=markers[i % len(markers)], capsize=4, label=opt)
+        ax.set_title(task)
+        ax.set_xlabel("metric calls spent in optimization")
+        ax.set_ylabel("test accuracy % (95% bootstrap CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ablation(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], path: Path) -> bool:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tasks = [t for t in tasks if any(o.startswith("dlpo-only-") or o.startswith("dlpo-minus-")
+                                     for (tt, o) in agg if tt == t)]
+    if not tasks:
+        return False
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(11, 4.5 * len(tasks)), squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        names = ["tgd"] + sorted(o for (t, o) in agg if t == task and o.startswith("dlpo-only-")) + \
+                ["dlpo"] + sorted(o for (t, o) in agg if t == task and o.startswith("dlpo-minus-"))
+        names = [n for n in names if (task, n) in agg]
+        tests = [agg[(task, n)]["test"] for n in names]
+        vals = [agg[(task, n)]["val"] for n in names]
+        x = range(len(names))
+        ax.bar([i - 0.2 for i in x], tests, width=0.4, label="test")
+        ax.bar([i + 0.2 for i in x], vals, width=0.4, label="val")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("accuracy %")
+        ax.set_title(f"{task}: add-one (dlpo-only-*, vs tgd) and remove-one (dlpo-minus-*, vs dlpo)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# README
+# --------------------------------------------------------------------------------------------
+def setup_section(records: list[dict[str, Any]]) -> str:
+    configs = sorted({json.dumps(r["config"], sort_keys=True) for r in records})
+    machine = records[0].get("machine", {}) if records else {}
+    lines = [f"- Machine: {machine.get('nproc')} cores ({machine.get('cpu')}), {machine.get('ram_gb')} GB RAM, "
+             f"{machine.get('platform')}; Python {machine.get('python')}, DSPy {machine.get('dspy')}."]
+    for c in configs:
+        c = json.loads(c)
+        lines.append(f"- Task LM `{c['model']}` (max_tokens {c['max_tokens']}), optimizer LM `{c['optimizer_model']}` "
+                     f"(max_tokens {c['optimizer_max_tokens']}); budget {c['budget']} metric calls; "
+                     f"n_train {c['n_train']}, n_val {c['n_val']}, n_test {c['n_test']}; evaluation threads "
+                     f"{c['threads']}; llama.cpp threads {c.get('llm_threads') or 'default'}.")
+    notes = sorted({f"{r['task']}: {r.get('split_note')}" for r in records})
+    lines += [f"- Split ({n})" for n in notes]
+    return "\n".join(lines)
+
+
+def as_module_command(command: str) -> str:
+    """``/abs/path/benchmarks/run.py --x`` (how ``python -m`` fills argv[0]) as ``python -m benchmarks.run --x``."""
+    head, _, rest = command.partition(" ")
+    if head.endswith("benchmarks/run.py"):
+        return f"python -m benchmarks.run {rest}".strip()
+    return command
+
+
+def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
+    ordered = sorted(records, key=lambda r: r.get("started_at", ""))
+    commands = list(dict.fromkeys(as_module_command(r.get("command", "")) for r in ordered))
+    lines = ["```bash"] + [c for c in commands if c] + ["python -m benchmarks.report"]
+    if (results_dir / "overhead.json").exists():
+        lines.insert(-1, json.loads((results_dir / "overhead.json").read_text()).get("command", ""))
+    return "\n".join(lines + ["```"])
+
+
+def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
+    """Render the README from the result files; returns its text."""
+    records = load_results(results_dir)
+    agg = aggregate(records)
+    tasks = sorted({r["task"] for r in records})
+    optimizers = order_optimizers({r["optimizer"] for r in records})
+    main_opts = [o for o in optimizers if not o.startswith("dlpo-")]
+    rel = lambda p: Path(p).resolve().relative_to(out.parent.resolve()) if Path(p).resolve().is_relative_to(out.parent.resolve()) else p  # noqa: E731
+    plot1 = plots_dir / "score_vs_metric_calls.png"
+    if agg:
+        plot_score_vs_calls(agg, tasks, main_opts, plot1)
+    plot2 = plots_dir / "ablation.png"
+    has_ablation = plot_ablation(agg, tasks, plot2) if agg else False
+    parts = ["# Benchmarks: DLPO vs. textual gradient descent, GEPA, MIPROv2 and COPRO", "",
+             "Generated by `python -m benchmarks.report` from the files in "
+             f"`{rel(results_dir)}`; no number in this file is typed by hand. "
+             f"Last generated {datetime.now(timezone.utc).isoformat(timespec='minutes')}; "
+             f"{sum(r.get('status') == 'ok' for r in records)} finished cells, "
+             f"{sum(r.get('status') != 'ok' for r in records)} failed.", "",
+             "All optimizers of a task share the task LM, the optimizer LM (DLPO's `prompt_model`, GEPA's "
+             "`reflection_lm`, MIPROv2's and COPRO's `prompt_model`), the train/val/test split and the budget in "
+             "metric calls. Metric calls are counted by one thread-safe wrapper around the task metric for every "
+             "optimizer; LM calls and tokens by usage meters (cached answers are not billed, so not counted as "
+             "tokens). The test split is scored only after the optimizer returned. `baseline` is the unoptimized "
+             "program; `tgd` is DLPO with all seven strategies off (vanilla textual gradient descent). The "
+             "in-memory LM cache is emptied before every cell and the disk cache is off, so no cell reuses "
+             "another cell's LM answers.", "",
+             "## Setup", "", setup_section(records), "",
+             "## Results", "", main_table(agg, tasks, main_opts), "",
+             "Test % is pooled over seeds with a percentile bootstrap 95% interval (2,000 resamples, fixed seed); "
+             "costs are means over seeds and cover the optimization only (the final val/test scoring is "
+             "recorded separately in each cell file as `eval_spend`).", "",
+             f"![test score vs metric calls]({rel(plot1)})", "",
+             "## How much this grid can resolve", "", resolution(agg, tasks), "",
+             "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
+             "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
+             "## How the budget was given to each optimizer", "", peer_budget_table(records), "",
+             "## Failed cells", "", error_table(records), "",
+             "## Cells without a result (not run, or unfinished when this file was generated)", "",
+             missing_cells(records, tasks), ""]
+    ablation = ablation_table(agg, tasks)
+    if ablation:
+        parts += ["## Ablation: add one strategy to vanilla TGD, remove one from full DLPO", "", ablation, "",
+                  f"![ablation]({rel(plot2)})" if has_ablation else "", ""]
+    overhead = overhead_section(results_dir)
+    if overhead:
+        parts += ["## Study 3: framework overhead against a fixed-latency stub LM", "", overhead, ""]
+    parts += ["## Commands", "", commands_section(records, results_dir), "",
+              "## Final instructions", "", instructions_section(records), ""]
+    text = "\n".join(parts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Write the benchmark README and plots from the result files.")
+    p.add_argument("--results-dir", type=Path, default=HERE / "results")
+    p.add_argument("--out", type=Path, default=HERE / "README.md")
+    p.add_argument("--plots-dir", type=Path, default=HERE / "plots")
+    args = p.parse_args(argv)
+    build_report(args.results_dir, args.out, args.plots_dir)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

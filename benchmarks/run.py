@@ -1,0 +1,306 @@
+"""Grid runner: optimizer x task x seed, with the same task LM, optimizer LM and metric-call budget.
+
+Each finished cell is written at once to ``<results-dir>/<task>/<optimizer>/seed<k>.json``; a
+rerun skips cells whose file exists (``--retry-errors`` reruns the ones that failed).
+
+Example (the embedded 1.5B model for both roles, offline)::
+
+    python -m benchmarks.run --tasks bbh/object_counting gsm8k --optimizers baseline dlpo tgd gepa \\
+        --seeds 0 --budget 120 --n-train 20 --n-val 15 --n-test 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+import dspy  # noqa: E402
+
+from .harness import (SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path, demo_count,  # noqa: E402
+                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, word_count,
+                      write_json_atomic)
+from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
+
+logger = logging.getLogger("benchmarks.run")
+
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_TASKS = ["bbh/object_counting", "bbh/word_sorting", "gsm8k", "mgsm/de"]
+DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
+    p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
+                   help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
+                        "(all 14 variants), 'ablation-only', 'ablation-minus'")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--budget", type=int, default=120, help="metric calls per optimization run")
+    p.add_argument("--n-train", type=int, default=20)
+    p.add_argument("--n-val", type=int, default=15)
+    p.add_argument("--n-test", type=int, default=30)
+    p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>' or a litellm model")
+    p.add_argument("--optimizer-model", default=None,
+                   help="optimizer LM (reflection_lm / prompt_model); default: the same as --model")
+    p.add_argument("--api-base", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="task-LM max tokens; default 256 for math tasks, 160 for BBH")
+    p.add_argument("--optimizer-max-tokens", type=int, default=768)
+    p.add_argument("--llm-threads", type=int, default=None,
+                   help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    return p.parse_args(argv)
+
+
+def task_max_tokens(task: str, override: int | None) -> int:
+    """Max new tokens of the task LM for ``task`` (BBH answers are short, math needs room to reason)."""
+    if override is not None:
+        return override
+    return 160 if task.startswith("bbh/") else 256
+
+
+def machine_info() -> dict[str, Any]:
+    """nproc, RAM, CPU model and Python/DSPy versions of this machine."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "ram_gb": ram_gb, "cpu": cpu, "python": platform.python_version(),
+            "dspy": getattr(dspy, "__version__", "?"), "platform": platform.platform()}
+
+
+# --------------------------------------------------------------------------------------------
+# LMs
+# --------------------------------------------------------------------------------------------
+def is_local(spec: str) -> bool:
+    return spec == "local" or spec.startswith("local:") or spec.endswith(".gguf")
+
+
+def build_lm(spec: str, *, api_base: str | None, max_tokens: int, llm_threads: int | None = None) -> dspy.BaseLM:
+    """An LM from a spec ("local", "local:<name>" or a litellm model string), greedy decoding.
+
+    ``llm_threads`` sets llama.cpp's thread count for embedded models: on a shared 2-core machine
+    one thread is far faster than two when another process competes for the cores (llama.cpp's
+    threads spin on a barrier and stall when one of them is descheduled).
+    """
+    try:
+        from dspy_dlpo.lm import make_lm
+    except ImportError:  # older trees without make_lm: build the embedded model directly
+        make_lm = None
+    extra = {"n_threads": llm_threads} if (llm_threads and is_local(spec)) else {}
+    if make_lm is not None:
+        return make_lm(spec, api_base=api_base, max_tokens=max_tokens, temperature=0.0, **extra)
+    if spec == "local" or spec.startswith("local:"):
+        from dspy_dlpo.lm.llama import local_lm
+        name = spec.partition(":")[2]
+        return local_lm(name, max_tokens=max_tokens, **extra) if name else local_lm(max_tokens=max_tokens, **extra)
+    return dspy.LM(spec, api_base=api_base, max_tokens=max_tokens, temperature=0.0)
+
+
+class LMPool:
+    """Builds each distinct LM once (an embedded model is loaded once and shared by copies)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._base: dict[str, dspy.BaseLM] = {}
+
+    def base(self, spec: str) -> dspy.BaseLM:
+        if spec not in self._base:
+            logger.info("loading LM %s", spec)
+            self._base[spec] = build_lm(spec, api_base=self.args.api_base, max_tokens=self.args.optimizer_max_tokens,
+                                        llm_threads=self.args.llm_threads)
+        return self._base[spec]
+
+    def task_lm(self, task: str) -> dspy.BaseLM:
+        return self.base(self.args.model).copy(max_tokens=task_max_tokens(task, self.args.max_tokens))
+
+    def optimizer_spec(self) -> str:
+        return self.args.optimizer_model or self.args.model
+
+
+# --------------------------------------------------------------------------------------------
+# One cell
+# --------------------------------------------------------------------------------------------
+def reset_cache() -> None:
+    """Start each cell with an empty in-memory LM cache, so no cell profits from an earlier one."""
+    cache = getattr(dspy, "cache", None)
+    if cache is not None and hasattr(cache, "reset_memory_cache"):
+        cache.reset_memory_cache()
+
+
+def spend_record(task_meter: Meter, opt_meter: Meter, task_lm: dspy.BaseLM, opt_lm: dspy.BaseLM,
+                 metric_calls: int) -> dict[str, int]:
+    """What the optimization spent: metric calls, LM calls (all / billed) and billed tokens per role."""
+    task, opt = task_meter.snapshot(), opt_meter.snapshot()
+    return {"metric_calls": metric_calls, "optimizer_calls": lm_call_count(opt_lm),
+            "optimizer_billed_calls": opt["calls"], "optimizer_input_tokens": opt["input_tokens"],
+            "optimizer_output_tokens": opt["output_tokens"], "task_lm_calls": lm_call_count(task_lm),
+            "task_lm_billed_calls": task["calls"], "task_input_tokens": task["input_tokens"],
+            "task_output_tokens": task["output_tokens"]}
+
+
+def score_block(scores: list[float]) -> dict[str, Any]:
+    """Mean score (percent), bootstrap 95% interval and per-example scores."""
+    mean = 100.0 * sum(scores) / len(scores) if scores else float("nan")
+    lo, hi = bootstrap_ci(scores)
+    return {"score": round(mean, 2), "ci95": [round(lo, 2), round(hi, 2)], "n": len(scores),
+            "per_example": [round(s, 4) for s in scores]}
+
+
+def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, optimizer_lm: dspy.BaseLM,
+             budget: int, threads: int) -> dict[str, Any]:
+    """Optimize ``task.make_program()`` with ``optimizer``, then score it on val and test.
+
+    The test split is used only after the optimizer returned. Returns the cell record (without
+    config), raising if the optimizer fails.
+    """
+    reset_cache()
+    task_meter, opt_meter, eval_meter = Meter("task"), Meter("optimizer"), Meter("eval")
+    metered_task = metered_lm(task_lm, task_meter)
+    opt_lm = metered_lm(optimizer_lm, opt_meter)
+    setup = OptimizerSetup(program=task.make_program(), trainset=list(task.trainset), valset=list(task.valset),
+                           metric=task.metric, task_lm=metered_task, optimizer_lm=opt_lm, budget=budget,
+                           threads=threads, seed=seed)
+    with dspy.context(lm=metered_task), Stopwatch() as opt_clock:
+        program, details = run_optimizer(optimizer, setup)
+    spend = spend_record(task_meter, opt_meter, metered_task, opt_lm, details.get("metric_calls_counted", 0))
+    spend["metric_feedback_calls"] = details.get("predictor_feedback_calls", 0)
+
+    eval_lm = metered_lm(task_lm, eval_meter)
+    with dspy.context(lm=eval_lm), Stopwatch() as eval_clock:
+        val_scores = evaluate(program, task.valset, task.metric, num_threads=threads)
+        test_scores = evaluate(program, task.testset, task.metric, num_threads=threads)
+    instructions = instructions_of(program)
+    return {"status": "ok", "test": score_block(test_scores), "val": score_block(val_scores),
+            "spend": spend, "eval_spend": {**eval_meter.snapshot(), "calls_incl_cached": lm_call_count(eval_lm)},
+            "wall_time_s": round(opt_clock.seconds, 2), "eval_wall_time_s": round(eval_clock.seconds, 2),
+            "instructions": instructions, "instruction_words": word_count(instructions),
+            "demos": demo_count(program), "details": details}
+
+
+def cell_config(args: argparse.Namespace, task_name: str, pool: LMPool) -> dict[str, Any]:
+    return {"budget": args.budget, "n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test,
+            "model": args.model, "optimizer_model": pool.optimizer_spec(), "threads": args.threads,
+            "max_tokens": task_max_tokens(task_name, args.max_tokens),
+            "optimizer_max_tokens": args.optimizer_max_tokens, "llm_threads": args.llm_threads}
+
+
+def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer: str, seed: int) -> dict[str, Any]:
+    """Run one cell and write its record (``status`` "ok" or "error") immediately."""
+    path = cell_path(args.results_dir, task.name, optimizer, seed)
+    record: dict[str, Any] = {"schema": SCHEMA_VERSION, "task": task.name, "optimizer": optimizer, "seed": seed,
+                              "config": cell_config(args, task.name, pool), "split_note": task.split_note,
+                              "split_sizes": {"train": len(task.trainset), "val": len(task.valset),
+                                              "test": len(task.testset)},
+                              "command": " ".join(shlex.quote(a) for a in sys.argv), "machine": machine_info(),
+                              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    start = time.perf_counter()
+    try:
+        record.update(run_cell(task, optimizer, seed, task_lm=pool.task_lm(task.name),
+                               optimizer_lm=pool.base(pool.optimizer_spec()), budget=args.budget,
+                               threads=args.threads))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a failing optimizer is a result, not the end of the grid
+        logger.exception("cell %s / %s / seed %d failed", task.name, optimizer, seed)
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000],
+                      traceback=traceback.format_exc()[-6000:], wall_time_s=round(time.perf_counter() - start, 2))
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json_atomic(path, record)
+    return record
+
+
+def is_done(path: Path, retry_errors: bool) -> bool:
+    record = read_cell(path)
+    if record is None:
+        return False
+    return not (retry_errors and record.get("status") != "ok")
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    if record.get("status") != "ok":
+        return f"{record['task']:<22} {record['optimizer']:<24} seed{record['seed']}  ERROR {record.get('error', '')[:120]}"
+    s = record["spend"]
+    return (f"{record['task']:<22} {record['optimizer']:<24} seed{record['seed']}  test {record['test']['score']:5.1f} "
+            f"[{record['test']['ci95'][0]:.1f}, {record['test']['ci95'][1]:.1f}]  val {record['val']['score']:5.1f}  "
+            f"metric calls {s['metric_calls']}  opt calls {s['optimizer_calls']}  {record['wall_time_s']:.0f}s")
+
+
+def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
+             loader: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+    """Run every unfinished cell of the grid; returns the records written by this call."""
+    optimizers = expand(args.optimizers)
+    cells = [(t, o, s) for t in args.tasks for s in args.seeds for o in optimizers]
+    if loader is None:
+        from dspy_dlpo.tasks import load_task as loader
+    pool = pool or LMPool(args)
+    tasks: dict[str, Any] = {}
+    written = []
+    print(f"{len(cells)} cells: tasks {args.tasks}, optimizers {optimizers}, seeds {args.seeds}", flush=True)
+    for task_name, optimizer, seed in cells:
+        path = cell_path(args.results_dir, task_name, optimizer, seed)
+        if is_done(path, args.retry_errors):
+            print(f"skip (done): {path}", flush=True)
+            continue
+        if task_name not in tasks:
+            tasks[task_name] = loader(task_name, data_dir=args.data_dir, n_train=args.n_train,
+                                      n_val=args.n_val, n_test=args.n_test)
+        print(f"run: {task_name} / {optimizer} / seed {seed}", flush=True)
+        record = run_and_record(args, pool, tasks[task_name], optimizer, seed)
+        written.append(record)
+        print(summary_line(record), flush=True)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("LiteLLM", "httpx", "dspy.teleprompt", "dspy.evaluate", "gepa"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.dry_run:
+        for cell in [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]:
+            print(*cell)
+        return 0
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    run_grid(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
