@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import dspy
+
+from dspy_dlpo.budget import UsageMeter
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -33,36 +35,12 @@ SCHEMA_VERSION = 1
 # --------------------------------------------------------------------------------------------
 # Usage meters
 # --------------------------------------------------------------------------------------------
-class Meter:
-    """A thread-safe ``usage_tracker``: counts billed LM calls and input/output tokens.
-
-    DSPy's ``ParallelExecutor`` deep-copies the usage tracker into worker threads; the meter
-    returns itself from ``__deepcopy__`` so that all threads add to the same totals.
-    """
+class Meter(UsageMeter):
+    """The package's thread-safe usage meter, labelled with the role it measures (task/optimizer)."""
 
     def __init__(self, role: str) -> None:
+        super().__init__()
         self.role = role
-        self._lock = threading.Lock()
-        self.calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-
-    def add_usage(self, model: str, usage: dict[str, Any] | None) -> None:
-        """DSPy's usage-tracker hook: called once per billed LM response."""
-        usage = dict(usage or {})
-        prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
-        completion = usage.get("completion_tokens", usage.get("output_tokens")) or 0
-        with self._lock:
-            self.calls += 1
-            self.input_tokens += int(prompt)
-            self.output_tokens += int(completion)
-
-    def __deepcopy__(self, memo: dict) -> "Meter":
-        return self
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
 
 class _Tee:
