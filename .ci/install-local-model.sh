@@ -55,7 +55,7 @@ requirements_for() {  # $1 = model name or "all"; prints pip requirement lines w
 main() {
     local req
     req="$(mktemp "${TMPDIR:-/tmp}/local-model-req.XXXXXX")"
-    trap 'rm -f "$req"' EXIT
+    trap 'rm -f "${req:-}"' EXIT
     requirements_for "$MODEL" >"$req"
     if [[ ! -s "$req" ]]; then
         local known
