@@ -281,9 +281,48 @@ def test_server_dies_with_a_killed_parent(tmp_path):
         print(server._proc.pid, flush=True)
         os.kill(os.getpid(), 9)
     """)
-    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the killed parent cannot delete its server log
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60, env=env)
     pid = int(out.stdout.split()[0])
     deadline = time.monotonic() + 10
     while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _gone(pid), "llama-server outlived its SIGKILLed parent"
+
+
+def _fake_binary(tmp_path: Path) -> Path:
+    binary = tmp_path / "llama-server"
+    binary.write_text(FAKE_SERVER.format(python=sys.executable))
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    return binary
+
+
+def test_auto_backend_falls_back_to_inprocess_without_a_binary(monkeypatch, tmp_path):
+    import dspy_dlpo.lm as lm_pkg
+
+    monkeypatch.setattr(lm_pkg, "AUTO_BACKEND", "server")
+    monkeypatch.setenv("DSPY_DLPO_BIN_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("DSPY_DLPO_LLAMA_SERVER", raising=False)
+    assert choose_backend("auto") == "inprocess"
+    monkeypatch.setenv("DSPY_DLPO_LLAMA_SERVER", str(_fake_binary(tmp_path)))
+    assert choose_backend("auto") == "server"
+
+
+def test_make_lm_server_backend_shares_one_server(tmp_path):
+    import dspy_dlpo.lm as lm_pkg
+
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF")
+    binary = _fake_binary(tmp_path)
+    try:
+        first = make_lm(str(model), backend="server", binary=str(binary), parallel=2, max_tokens=5, cache=False)
+        second = make_lm(str(model), backend="server", binary=str(binary), parallel=2, max_tokens=9, cache=False)
+        assert len(lm_pkg._SERVERS) == 1 and first.kwargs["api_base"] == second.kwargs["api_base"]
+        with dspy.context(lm=second):
+            assert dspy.Predict("question -> answer")(question="q").answer == "fake 9"
+        with pytest.raises(ValueError, match="max_tokens.*-1"):
+            make_lm(str(model), backend="server", binary=str(binary), parallel=2, max_tokens=-1)
+    finally:
+        lm_pkg.stop_servers()
+    assert not lm_pkg._SERVERS

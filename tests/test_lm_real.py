@@ -24,6 +24,8 @@ if os.environ.get("DSPY_DLPO_SKIP_REAL_LM") == "1":
 
 MODEL = "smollm2-135m"
 TIME_LIMIT = 120.0  # seconds per call, generous for a 135M model on 2 slow cores
+# One llama.cpp thread: on a busy shared CI machine two spinning threads per call were 20x slower
+# (93 s instead of 4 s for this test), while one thread is fast enough for a 135M model.
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_inprocess_predict(model_path):
     _require_llama_cpp()
     from dspy_dlpo.lm.llama import local_lm
 
-    lm = local_lm(MODEL, n_ctx=1024, max_tokens=32, cache=False)
+    lm = local_lm(MODEL, n_ctx=1024, max_tokens=32, n_threads=1, cache=False)
     completion, usage = _predict_once(lm)
     assert completion.strip(), "empty completion"
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
@@ -102,7 +104,8 @@ def test_server_predict(model_path):
         if os.environ.get("DSPY_DLPO_REQUIRE_LLAMA_SERVER") == "1":
             pytest.fail(str(exc), pytrace=False)
         pytest.skip(f"llama-server not built: {exc}")
-    with LlamaServer(MODEL, parallel=2, n_ctx=1024, max_tokens=32, cache=False, startup_timeout=60) as lm:
+    server = LlamaServer(MODEL, parallel=2, n_ctx=1024, n_threads=1, max_tokens=32, cache=False, startup_timeout=60)
+    with server as lm:
         completion, usage = _predict_once(lm)
     assert completion.strip(), "empty completion"
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0

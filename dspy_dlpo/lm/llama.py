@@ -29,6 +29,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # engines (e.g. a task LM and an optimizer LM) decoding at once make their spinning threads fight
 # over the cores, which is many times slower than taking turns.
 _COMPUTE_LOCK = threading.Lock()
+_ENGINES: dict[tuple[str, int, int | None], LlamaCppEngine] = {}  # loaded models, shared by local_lm calls
+_ENGINES_LOCK = threading.Lock()
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
 
 
@@ -157,9 +159,22 @@ def model_label(model: str | os.PathLike[str], path: Path) -> str:
     return f"{path.stem}-{digest}"
 
 
+def shared_engine(path: Path, *, n_ctx: int, n_threads: int | None, label: str) -> LlamaCppEngine:
+    """The loaded engine for (path, n_ctx, n_threads), loading the model only on first use."""
+    key = (str(path), n_ctx, n_threads)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = LlamaCppEngine(path, n_ctx=n_ctx, n_threads=n_threads, model_name=label)
+        return engine
+
+
 def local_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, *, n_ctx: int = 4096, max_tokens: int = 512,
              temperature: float = 0.0, n_threads: int | None = None, cache: bool = True) -> dspy.LM:
-    """A ``dspy.LM`` served in-process by llama.cpp from a registry model, ``.gguf`` path or ``hf:`` spec."""
+    """A ``dspy.LM`` served in-process by llama.cpp from a registry model, ``.gguf`` path or ``hf:`` spec.
+
+    Calls with the same model, ``n_ctx`` and ``n_threads`` share one loaded model.
+    """
     check_positive_int("max_tokens", max_tokens)
     check_temperature(temperature)
     check_positive_int("n_ctx", n_ctx)
@@ -169,5 +184,5 @@ def local_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, *, n_ctx: int = 4096
         raise ValueError(f"cache must be a bool, got {cache!r}")
     path = ensure_model(model)
     label = model_label(model, path)
-    engine = LlamaCppEngine(path, n_ctx=n_ctx, n_threads=n_threads, model_name=label)
+    engine = shared_engine(path, n_ctx=n_ctx, n_threads=n_threads, label=label)
     return dspy.LM(f"local/{label}", engine=engine, cache=cache, max_tokens=max_tokens, temperature=temperature)

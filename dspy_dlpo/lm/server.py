@@ -107,6 +107,8 @@ class LlamaServer:
             check_positive_int(name, value)
         check_positive_int("n_threads", n_threads, allow_none=True)
         check_temperature(temperature)
+        if not isinstance(cache, bool):
+            raise ValueError(f"cache must be a bool, got {cache!r}")
         if not isinstance(startup_timeout, (int, float)) or isinstance(startup_timeout, bool) or startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be a positive number of seconds, got {startup_timeout!r}")
         if not isinstance(extra_args, (tuple, list)) or not all(isinstance(a, str) for a in extra_args):
@@ -168,9 +170,22 @@ class LlamaServer:
         raise TimeoutError(f"llama-server did not become healthy within {self.startup_timeout:g}s; "
                            f"log tail:\n{_log_tail(self._log_path)}")
 
-    def lm(self) -> dspy.LM:
-        """A new ``dspy.LM`` talking to the running server."""
-        return dspy.LM(f"openai/{self.label}", api_base=self.api_base, api_key="local", **self.lm_kwargs)
+    def lm(self, **overrides: Any) -> dspy.LM:
+        """A new ``dspy.LM`` talking to the running server (``max_tokens``/``temperature``/``cache`` overridable)."""
+        unknown = sorted(set(overrides) - set(self.lm_kwargs))
+        if unknown:
+            raise TypeError(f"unexpected LM option(s) {unknown}; allowed: {sorted(self.lm_kwargs)}")
+        kwargs = {**self.lm_kwargs, **overrides}
+        check_positive_int("max_tokens", kwargs["max_tokens"])
+        check_temperature(kwargs["temperature"])
+        if not isinstance(kwargs["cache"], bool):
+            raise ValueError(f"cache must be a bool, got {kwargs['cache']!r}")
+        return dspy.LM(f"openai/{self.label}", api_base=self.api_base, api_key="local", **kwargs)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
 
     def stop(self) -> None:
         """Terminate the server (idempotent); kill it if it ignores SIGTERM for 10 s."""
