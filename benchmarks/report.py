@@ -363,7 +363,8 @@ def as_module_command(command: str) -> str:
 def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
     ordered = sorted(records, key=lambda r: r.get("started_at", ""))
     commands = list(dict.fromkeys(as_module_command(r.get("command", "")) for r in ordered))
-    lines = ["```bash"] + [c for c in commands if c] + ["python -m benchmarks.report"]
+    lines = ["```bash", 'pip install -e ".[benchmarks]"   # optuna for dspy.MIPROv2, matplotlib for the plots']
+    lines += [c for c in commands if c] + ["python -m benchmarks.report"]
     if (results_dir / "overhead.json").exists():
         lines.insert(-1, json.loads((results_dir / "overhead.json").read_text()).get("command", ""))
     return "\n".join(lines + ["```"])

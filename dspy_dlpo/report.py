@@ -59,8 +59,9 @@ def plot_scores(trial_logs: list[dict[str, Any]], initial: float | None, path: P
     validated = [(r["step"], r["val_score"]) for r in trial_logs if r.get("val_score") is not None]
     if validated:
         ax.scatter(*zip(*validated), marker="o", color="tab:orange", label="accepted candidate (validation)")
-    rejected = [r["step"] for r in trial_logs if r["outcome"] != "accepted"]
-    ax.scatter(rejected, [initial or 0] * len(rejected), marker="x", color="grey", s=12, label="rejected / skipped")
+    unvalidated = [r["step"] for r in trial_logs if r.get("val_score") is None]
+    ax.scatter(unvalidated, [initial or 0] * len(unvalidated), marker="x", color="grey", s=12,
+               label="not validated (rejected, skipped, moved)")
     ax.set_xlabel("step")
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(fontsize=7, loc="lower right")

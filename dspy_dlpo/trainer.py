@@ -239,7 +239,14 @@ class Trainer:
                       accepted=decision.accepted, outcome="accepted" if decision.accepted else "rejected",
                       reason=decision.reason, accept_probability=decision.probability,
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
-        if decision.accepted:
-            self.state.params = params
+        if not decision.accepted:
+            return
+        self.state.params = params
+        if _mean(after) > _mean(ctx.rollouts):
             self.state.current_score, _ = self.validate(params, ctx.step)
             record["val_score"] = self.state.current_score
+        else:
+            # a tie or an annealing move: the search moves on, but without a minibatch gain there is
+            # no evidence worth a validation pass (GEPA gates validation the same way)
+            self.state.current_score = None
+            record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")

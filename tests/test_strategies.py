@@ -101,6 +101,14 @@ def test_contrastive_blocks():
     assert TextualContrastiveLearning().directives(ctx()) == []
 
 
+def test_contrastive_better_and_worse_are_disjoint():
+    candidates = [{"params": {"p": "Good one."}, "score": 75.0}, {"params": {"p": "Bad one."}, "score": 25.0}]
+    block = TextualContrastiveLearning(k=2, rollouts=False).directives(ctx(candidates=candidates))[0]
+    better, worse = block.split("Worse:")
+    assert "Good one." in better and "Bad one." not in better
+    assert "Bad one." in worse and "Good one." not in worse
+
+
 def test_regularization_penalty_and_cap():
     reg = TextualRegularization(0.5, max_words=5)
     assert reg.penalty("one two three four") == 2.0

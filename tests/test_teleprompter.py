@@ -49,18 +49,31 @@ def test_evaluate_reproduces_reported_score_and_save_load(tmp_path):
 
 
 def test_budget_accounting_is_exact():
-    # rewrites that never help: every candidate ties (score 0) and is accepted and validated
+    # rewrites that never help: every candidate ties (score 0): the search moves, nothing is validated
     optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: f"<instruction>Variant {n}.</instruction>")
     _, result, _ = compile_reverse(optimizer=optimizer, max_metric_calls=60)
     spend, logs = result.detailed_results["spend"], result.trial_logs
-    # baseline validation 8, then per step: 4 current + 4 candidate + 8 validation = 16
-    assert [r["step_metric_calls"] for r in logs] == [16, 16, 16]
-    assert [r["metric_calls"] for r in logs] == [24, 40, 56]
-    assert spend["metric_calls"] == 56 and result.detailed_results["stop_reason"] == "budget"
-    assert spend["optimizer_calls"] == len(optimizer.prompts) == 6 == logs[-1]["optimizer_calls"]
-    assert spend["task_lm_calls"] == 56          # one uncached task-LM call per rollout
+    # baseline validation 8, then per step: 4 current + 4 candidate = 8; a step may cost 16, so
+    # the run stops when fewer than 16 calls remain (after 48)
+    assert [r["step_metric_calls"] for r in logs] == [8, 8, 8, 8, 8]
+    assert [r["metric_calls"] for r in logs] == [16, 24, 32, 40, 48]
+    assert [r["outcome"] for r in logs] == ["moved"] * 5 and all(r["val_score"] is None for r in logs)
+    assert all("not validated (no minibatch gain)" in r["reason"] for r in logs)
+    assert spend["metric_calls"] == 48 and result.detailed_results["stop_reason"] == "budget"
+    assert spend["optimizer_calls"] == len(optimizer.prompts) == 10 == logs[-1]["optimizer_calls"]
+    assert spend["task_lm_calls"] == 48          # one uncached task-LM call per rollout
     assert spend["task_input_tokens"] > 0 and spend["optimizer_input_tokens"] > 0
-    assert result.score == 0.0 and len(result.candidate_programs) == 4
+    assert result.score == 0.0 and len(result.candidate_programs) == 1
+    # each move starts from the previous candidate
+    assert [r["instruction_before"] for r in logs[1:]] == [r["instruction_after"] for r in logs[:-1]]
+
+
+def test_a_minibatch_gain_is_validated_and_counted():
+    _, result, _ = compile_reverse(max_metric_calls=60)
+    first = result.trial_logs[0]
+    # baseline 8, then 4 current + 4 candidate + 8 validation
+    assert first["outcome"] == "accepted" and first["val_score"] == 100.0
+    assert first["step_metric_calls"] == 16 and first["metric_calls"] == 24
 
 
 class TwoStep(dspy.Module):

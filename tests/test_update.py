@@ -90,3 +90,13 @@ def test_auth_error_stops_with_clear_message():
     with pytest.raises(RuntimeError, match="optimizer LM cannot be used") as info:
         client.ask("hello")
     assert "sk-abcdefghijklmnop" not in str(info.value)
+
+
+def test_gradient_repeated_points_are_dropped_and_capped():
+    from dspy_dlpo.autograd.backward import tidy_points
+
+    text = "\n".join(["- Output has 'List:'.", "- Words are not sorted.", "- words are  NOT sorted.",
+                      "1. Too long.", "* Fourth.", "- Fifth.", "- Sixth.", "- Fifth."])
+    assert tidy_points(text).splitlines() == ["- Output has 'List:'.", "- Words are not sorted.", "1. Too long.",
+                                              "* Fourth.", "- Fifth."]
+    assert tidy_points("A free-text critique.\nA free-text critique.\nMore.") == "A free-text critique.\nMore."

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 from .client import OptimizerClient
 from .prompts import GRADIENT, render
-from .text import parse_tag, truncate
+from .text import normalize, parse_tag, truncate
+
+_BULLET = re.compile(r"^(?:[-*\u2022]|\d+[.)])\s*")
 
 MAX_GRADIENT_CHARS = 1500  # small optimizer LMs ramble; a bounded critique keeps rewrite prompts bounded
+MAX_POINTS = 5  # the prompt asks for at most 5 bullet points; small LMs repeat one point dozens of times
+
+
+def tidy_points(text: str, max_points: int = MAX_POINTS) -> str:
+    """Drop repeated lines (case- and space-insensitive) and keep the first ``max_points`` bullets.
+
+    Lines that are not bullets (no leading ``-``, ``*``, ``•`` or ``1.``) are kept as they are.
+    """
+    seen: set[str] = set()
+    kept: list[str] = []
+    bullets = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        is_bullet = bool(_BULLET.match(stripped))
+        key = normalize(_BULLET.sub("", stripped))
+        if not key or key in seen or (is_bullet and bullets >= max_points):
+            continue
+        seen.add(key)
+        bullets += is_bullet
+        kept.append(line.rstrip())
+    return "\n".join(kept)
 
 
 def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, losses: list[str],
@@ -23,4 +48,5 @@ def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, lo
         return None
     text = parse_tag(reply, "gradient") or reply.strip()
     text = text.replace("<gradient>", "").replace("</gradient>", "").strip()
+    text = tidy_points(text)
     return truncate(text, MAX_GRADIENT_CHARS) if text else None

@@ -49,8 +49,8 @@ class TextualContrastiveLearning(Strategy):
         scored = self.scored_instructions(ctx)
         if len(scored) < 2 or scored[0][0] == scored[-1][0]:
             return None
-        good, bad = scored[: self.k], scored[::-1][: self.k]
-        bad = [item for item in bad if item not in good] or scored[-1:]
+        n = min(self.k, len(scored) // 2)  # disjoint: an instruction is never both better and worse
+        good, bad = scored[:n], scored[len(scored) - n:]
         fmt = lambda items: "\n".join(f"- ({s:.1f}%) {truncate(t, self.max_chars)}" for s, t in items)
         return ("Instructions tried earlier, with validation accuracy. Keep what the better ones do and "
                 f"avoid what the worse ones do.\nBetter:\n{fmt(good)}\nWorse:\n{fmt(bad)}")
