@@ -226,6 +226,7 @@ class Trainer:
             self.state.count_fault(f"update_{update.reason}")
             record.update(outcome=update.reason, reason=update.problems[-1] if update.problems else update.reason)
             return
+        record["clipped"] = update.reason == "clipped"
         self._accept_or_reject(ctx, record, pairs, update.instruction)
 
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],

@@ -42,3 +42,17 @@ def test_missing_sentences_and_tags():
     assert parse_tag("no tags here", "instruction") is None
     assert parse_tag("<instruction>  </instruction>", "instruction") is None
     assert clean_instruction("[1] Read it.\n[2] Solve it.") == "Read it.\nSolve it."
+
+
+def test_clip_edits_keeps_the_first_k_edits():
+    from dspy_dlpo.autograd.text import clip_edits, sentence_edits
+
+    old = "A one. B two. C three."
+    new = "A one. X new. C three. D four. E five."
+    assert clip_edits(old, new, 1) == "A one. X new. C three."
+    assert clip_edits(old, new, 2) == "A one. X new. C three. D four."
+    assert clip_edits(old, new, 9) == new
+    assert clip_edits(old, "A one.", 1) == "A one. C three."      # one deletion applied, one undone
+    for k in range(1, 5):
+        assert sentence_edits(old, clip_edits(old, new, k)) <= k
+    assert clip_edits("- first\n- second", "- first\n- changed\n- third", 1) == "- first\n- changed"

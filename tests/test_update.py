@@ -40,15 +40,28 @@ def test_unparseable_then_noop_then_ok():
     assert seen[1][1] == 0.8 and seen[2][1] == 0.8       # re-asks sample at a higher temperature
 
 
-def test_learning_rate_violation_retried_then_clipped():
+def test_learning_rate_violation_retried_once_then_clipped_to_k_edits():
     too_big = "<instruction>Go on. Be brief. Stop now. Check it.</instruction>"
-    client, seen = scripted_client([too_big, too_big])
-    update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=2,
+    client, seen = scripted_client([too_big, too_big, "<instruction>never asked</instruction>"])
+    update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=3,
                             rollout_base=7)
-    assert update.instruction is None and update.reason == "clipped"
+    # the first edit of the diff (Read the word. -> Go on.) is kept, the others are undone
+    assert update.instruction == "Go on. Answer." and update.reason == "clipped"
+    assert len(seen) == 2 and update.attempts == 2      # one stricter re-ask, then the clip
     assert "changed 4 sentences but at most 1" in update.problems[-1]
     assert "Change at most 1 sentence of the instruction" in seen[0][0]
     assert "changed 4 sentences but at most 1" in seen[1][0]
+
+
+def test_a_rule_that_cannot_be_clipped_rejects_the_update():
+    from dspy_dlpo.strategies import TextualRegularization
+
+    too_long = "<instruction>Read the word and then answer with the word reversed please.</instruction>"
+    client, _ = scripted_client([too_long, too_long])
+    update = propose_update(client, ctx(), role="r", strategies=[TextualRegularization(0.0, max_words=4)],
+                            attempts=3, rollout_base=7)
+    assert update.instruction is None and update.reason == "clipped"
+    assert "the limit is 4" in update.problems[-1]
 
 
 def test_meta_text_leak_is_rejected():

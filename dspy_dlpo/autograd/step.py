@@ -32,7 +32,8 @@ def clean_instruction(text: str) -> str:
 
 
 def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) -> tuple[str | None, str, str]:
-    """``(instruction, kind, message)``: kind is "ok", "error", "unparseable", "no-op" or "clipped"."""
+    """``(instruction, kind, message)``: kind is "ok", "error", "unparseable", "no-op" or "clipped"
+    (a rule was broken; the instruction is returned so that it can be projected)."""
     if reply is None:
         return None, "error", "the optimizer LM call failed"
     parsed = parse_tag(reply, "instruction")
@@ -51,8 +52,20 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) ->
     for strategy in strategies:
         message = strategy.check(ctx, candidate)
         if message:
-            return None, "clipped", message
+            return candidate, "clipped", message
     return candidate, "ok", ""
+
+
+def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> str | None:
+    """``candidate`` clipped by every strategy that can (learning rate: keep the first k edits), if
+    the result then passes every check and still changes the instruction; else None."""
+    for strategy in strategies:
+        candidate = strategy.clip(ctx, candidate) or candidate
+    if normalize(candidate) == normalize(ctx.instruction):
+        return None
+    if any(strategy.check(ctx, candidate) for strategy in strategies):
+        return None
+    return candidate
 
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
@@ -60,21 +73,31 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
-    sentences changed, too long) are re-asked up to ``attempts`` times in total; the last
+    sentences changed, too long) are re-asked up to ``attempts`` times in total (a broken rule is
+    re-asked once). When the last usable rewrite still broke a rule, it is clipped like a gradient: projected onto the rules
+    (:meth:`Strategy.clip`; the learning rate keeps its first k sentence edits) and returned with
+    reason "clipped"; if no projection satisfies every rule, the update is rejected and the last
     problem names the outcome ("unparseable", "no-op", "clipped" or "error").
     """
     directives = "".join(render(DIRECTIVE, text=d) for s in strategies for d in s.directives(ctx))
     prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
                     directives=directives)
     problems: list[str] = []
-    kind = "error"
+    kind, violating = "error", None
     for attempt in range(attempts):
         text = prompt if attempt == 0 else render(RETRY, prompt=prompt, problem=problems[-1])
         reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
         candidate, kind, message = _problem(reply, ctx, strategies)
-        if candidate is not None:
+        if kind == "ok":
             return Update(candidate, "ok", attempt + 1, problems)
         problems.append(message)
+        if kind == "clipped":
+            if violating is not None:
+                break  # a rule broken twice: retried once with the stricter message, now clipped
+            violating = candidate
         if kind == "error":
             break
-    return Update(None, kind, len(problems), problems)
+    projected = _project(violating, ctx, strategies) if violating is not None else None
+    if projected is not None:
+        return Update(projected, "clipped", len(problems), problems)
+    return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems)

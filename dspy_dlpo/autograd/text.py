@@ -70,6 +70,30 @@ def sentence_edits(old: str, new: str) -> int:
     return edits
 
 
+def clip_edits(old: str, new: str, k: int) -> str:
+    """``new`` projected onto at most ``k`` sentence edits from ``old``: the first ``k`` edits of the
+    sentence diff are applied in reading order, every later one is undone (the old sentence stays,
+    an added sentence is dropped). ``sentence_edits(old, clip_edits(old, new, k)) <= k``.
+    """
+    a_text, b_text = split_sentences(old), split_sentences(new)
+    a, b = [normalize(x) for x in a_text], [normalize(x) for x in b_text]
+    out: list[str] = []
+    budget = k
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend(b_text[j1:j2])
+            continue
+        for offset in range(max(i2 - i1, j2 - j1)):  # one edit per aligned pair (replace, insert or delete)
+            if budget > 0:
+                budget -= 1
+                if j1 + offset < j2:
+                    out.append(b_text[j1 + offset])
+            elif i1 + offset < i2:
+                out.append(a_text[i1 + offset])
+    joiner = "\n" if "\n" in old.strip() or "\n" in new.strip() else " "
+    return joiner.join(x.strip() for x in out)
+
+
 def missing_sentences(required: list[str], text: str) -> list[str]:
     """The ``required`` sentences that do not come back verbatim (up to whitespace) in ``text``."""
     present = {normalize(s) for s in split_sentences(text)}

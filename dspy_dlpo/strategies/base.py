@@ -78,6 +78,10 @@ class Strategy:
         """A message describing how ``candidate`` violates this strategy, or None."""
         return None
 
+    def clip(self, ctx: StepContext, candidate: str) -> str | None:
+        """``candidate`` projected so that :meth:`check` passes, or None if this strategy cannot."""
+        return None
+
     def penalty(self, instruction: str) -> float:
         return 0.0
 

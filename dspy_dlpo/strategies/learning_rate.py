@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import sentence_edits
+from ..autograd.text import clip_edits, sentence_edits
 from .base import StepContext, Strategy
 from .schedules import Schedule, constant, exponential
 
@@ -13,7 +13,9 @@ class TextualLearningRate(Strategy):
     """At most ``k`` sentence-level edits per step, where ``k = round(schedule(step))`` (>= 1).
 
     The rewrite prompt states the bound and :meth:`check` measures it with a sentence diff
-    (adding, deleting or modifying one sentence each count as one edit). Defaults: 4 edits at
+    (adding, deleting or modifying one sentence each count as one edit). A rewrite that still
+    breaks the bound after the re-ask is clipped like a gradient: its first ``k`` edits are kept
+    (:meth:`clip`), instead of throwing the whole update away. Defaults: 4 edits at
     step 0 decaying by 0.85 per step to 1 (4, 3, 3, 2, 2, 2, 2, 1, ...): early steps may turn the
     one-sentence DSPy default into a short procedure, late steps make single-sentence fixes,
     which is the paper's "large early, small late" schedule without needing the run length.
@@ -57,6 +59,10 @@ class TextualLearningRate(Strategy):
             return (f"Your rewrite changed {edits} sentences but at most {k} may change. Keep the other "
                     "sentences word for word and change only the most important ones.")
         return None
+
+    def clip(self, ctx: StepContext, candidate: str) -> str | None:
+        """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest."""
+        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step))
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "schedule": self.describe, "k_at_0": self.edits_allowed(0)}
