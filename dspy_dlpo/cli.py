@@ -23,7 +23,7 @@ STRATEGY_FLAGS = ("learning_rate", "lr_decay", "dropout", "annealing", "momentum
 # with the option AND its text ("(B) The quail is ..."), which the strict metric scores 0; the
 # feedback says so, and a rewritten instruction fixes it
 DEMO = {"task": "bbh/logical_deduction_three_objects", "module": "predict", "n_train": 20, "n_val": 10,
-        "n_test": 20, "max_steps": 4, "batch_size": 4, "max_tokens": 100, "threads": 2}
+        "n_test": 20, "max_steps": 5, "batch_size": 4, "max_tokens": 100, "threads": 2}
 
 
 def _parser() -> argparse.ArgumentParser:

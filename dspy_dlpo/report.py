@@ -64,7 +64,7 @@ def plot_scores(trial_logs: list[dict[str, Any]], initial: float | None, path: P
                label="not validated (rejected, skipped, moved)")
     ax.set_xlabel("step")
     ax.set_ylabel("validation accuracy (%)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -221,7 +221,8 @@ class Trainer:
         rollout_base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout").randrange(1, 10**9)
         update = propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                 attempts=self.config.rewrite_attempts, rollout_base=rollout_base)
-        record.update(attempts=update.attempts, problems=update.problems, frozen=ctx.scratch.get("frozen", []))
+        record.update(attempts=update.attempts, problems=update.problems, frozen=ctx.scratch.get("frozen", []),
+                      directives=update.directives)
         if update.instruction is None:
             self.state.count_fault(f"update_{update.reason}")
             record.update(outcome=update.reason, reason=update.problems[-1] if update.problems else update.reason)

@@ -139,7 +139,8 @@ STRATEGIES = [
                   'full = run()\n'
                   'for r in full.trial_logs:\n'
                   '    print(f"step {r[\'step\']}: {r[\'outcome\']} ({r[\'reason\'][:70]})")\n'
-                  '    print("   frozen:", r.get("frozen"), "| re-asks:", r.get("problems"), '
+                  '    print("   frozen:", r.get("frozen"), "| re-asks:", len(r.get("problems") or []), '
+                  '"| clipped:", r.get("clipped"), '
                   '"| p(accept):", r.get("accept_probability"))\n'
                   '    print("   words:", r.get("words_before"), "->", r.get("words_after"))'),
     new_code_cell('no_reg = run(regularization=False)\n'

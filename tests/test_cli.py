@@ -42,3 +42,29 @@ def test_bad_arguments_exit_with_message(tmp_path, monkeypatch, capsys):
     code = cli.main(["optimize", "--task", "toy", "--max-metric-calls", "3", "--out", str(tmp_path), "--quiet"])
     assert code == 2
     assert "too small for even one step" in capsys.readouterr().err
+
+
+def test_demo_runs_its_fixed_configuration(tmp_path, monkeypatch, capsys):
+    optimizer, asked = ScriptedOptimizer(), {}
+
+    def load(name, **kwargs):
+        asked.update(kwargs, name=name)
+        return fake_task(name)
+
+    def make_lm(spec, **kw):
+        asked["model"], asked["max_tokens"] = spec, kw.get("max_tokens")
+        lm = reverse_task_lm()
+        lm.copy = lambda **_: optimizer.lm()     # the demo's optimizer LM is a copy of the task LM
+        return lm
+
+    monkeypatch.setattr("dspy_dlpo.tasks.load_task", load)
+    monkeypatch.setattr("dspy_dlpo.lm.make_lm", make_lm)
+    assert cli.main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    assert asked["name"] == cli.DEMO["task"] and asked["model"] == "local"
+    assert (asked["n_train"], asked["n_val"], asked["n_test"]) == (cli.DEMO["n_train"], cli.DEMO["n_val"],
+                                                                   cli.DEMO["n_test"])
+    assert asked["max_tokens"] == cli.DEMO["max_tokens"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["options"]["max_steps"] == cli.DEMO["max_steps"]
+    assert report["after"]["test"] == 100.0
+    assert "test score" in capsys.readouterr().out

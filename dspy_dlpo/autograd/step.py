@@ -24,6 +24,7 @@ class Update:
     reason: str
     attempts: int
     problems: list[str] = field(default_factory=list)
+    directives: dict[str, list[str]] = field(default_factory=dict)  # strategy name -> its rules this step
 
 
 def clean_instruction(text: str) -> str:
@@ -79,7 +80,8 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     reason "clipped"; if no projection satisfies every rule, the update is rejected and the last
     problem names the outcome ("unparseable", "no-op", "clipped" or "error").
     """
-    directives = "".join(render(DIRECTIVE, text=d) for s in strategies for d in s.directives(ctx))
+    rules = {s.name: texts for s in strategies if (texts := s.directives(ctx))}
+    directives = "".join(render(DIRECTIVE, text=d) for texts in rules.values() for d in texts)
     prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
                     directives=directives)
     problems: list[str] = []
@@ -89,7 +91,7 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
         reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
         candidate, kind, message = _problem(reply, ctx, strategies)
         if kind == "ok":
-            return Update(candidate, "ok", attempt + 1, problems)
+            return Update(candidate, "ok", attempt + 1, problems, rules)
         problems.append(message)
         if kind == "clipped":
             if violating is not None:
@@ -99,5 +101,6 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
             break
     projected = _project(violating, ctx, strategies) if violating is not None else None
     if projected is not None:
-        return Update(projected, "clipped", len(problems), problems)
-    return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems)
+        return Update(projected, "clipped", len(problems), problems, rules)
+    return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems,
+                  rules)
