@@ -113,3 +113,12 @@ def test_gradient_repeated_points_are_dropped_and_capped():
     assert tidy_points(text).splitlines() == ["- Output has 'List:'.", "- Words are not sorted.", "1. Too long.",
                                               "* Fourth.", "- Fifth."]
     assert tidy_points("A free-text critique.\nA free-text critique.\nMore.") == "A free-text critique.\nMore."
+
+
+def test_role_description_leak_is_rejected():
+    role = "predictor `self`: inputs question; outputs answer"
+    client, _ = scripted_client([f"<instruction>Predictor `self`: inputs question; outputs answer. Reverse it."
+                                 "</instruction>", "<instruction>Reverse the word.</instruction>"])
+    update = propose_update(client, ctx(), role=role, strategies=[], attempts=3, rollout_base=1)
+    assert update.instruction == "Reverse the word."
+    assert "about the optimization process" in update.problems[0]

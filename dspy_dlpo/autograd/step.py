@@ -32,7 +32,8 @@ def clean_instruction(text: str) -> str:
     return _NUMBER_PREFIX.sub("", text).strip()
 
 
-def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) -> tuple[str | None, str, str]:
+def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
+             role: str = "") -> tuple[str | None, str, str]:
     """``(instruction, kind, message)``: kind is "ok", "error", "unparseable", "no-op" or "clipped"
     (a rule was broken; the instruction is returned so that it can be projected)."""
     if reply is None:
@@ -44,6 +45,8 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy]) ->
     if not candidate:
         return None, "unparseable", "the instruction between the tags was empty."
     leaked = [phrase for phrase in _META if phrase in candidate.lower()]
+    if len(role.split()) >= 3 and normalize(role) in normalize(candidate):  # the step description
+        leaked.append(role)
     if leaked:
         return None, "unparseable", (f"the instruction contained text about the optimization process ({leaked[0]!r}); "
                                      "write only the instruction for the task.")
@@ -89,7 +92,7 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     for attempt in range(attempts):
         text = prompt if attempt == 0 else render(RETRY, prompt=prompt, problem=problems[-1])
         reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
-        candidate, kind, message = _problem(reply, ctx, strategies)
+        candidate, kind, message = _problem(reply, ctx, strategies, role)
         if kind == "ok":
             return Update(candidate, "ok", attempt + 1, problems, rules)
         problems.append(message)
