@@ -12,6 +12,7 @@ Example (the embedded 1.5B model for both roles, offline)::
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import platform
@@ -51,7 +52,8 @@ DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
+    p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS,
+                   help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
     p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
                    help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
                         "(all 14 variants), 'ablation-only', 'ablation-minus'")
@@ -221,6 +223,18 @@ def cell_config(args: argparse.Namespace, task_name: str, pool: LMPool) -> dict[
             "optimizer_max_tokens": args.optimizer_max_tokens, "llm_threads": args.llm_threads}
 
 
+def load_cell_task(spec: str, loader: Callable[..., Any], **kwargs: Any) -> Any:
+    """The task of a ``--tasks`` entry: ``name`` (its ChainOfThought program) or ``name@predict``."""
+    name, _, module = spec.partition("@")
+    if module not in ("", "predict"):
+        raise ValueError(f"task {spec!r}: the only program variant is '@predict', got '@{module}'")
+    task = loader(name, **kwargs)
+    if module:
+        task = copy.copy(task)
+        task.name, task.make_program = spec, lambda: dspy.Predict("question -> answer")
+    return task
+
+
 def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer: str, seed: int) -> dict[str, Any]:
     """Run one cell and write its record (``status`` "ok" or "error") immediately."""
     path = cell_path(args.results_dir, task.name, optimizer, seed)
@@ -279,8 +293,8 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
             print(f"skip (done): {path}", flush=True)
             continue
         if task_name not in tasks:
-            tasks[task_name] = loader(task_name, data_dir=args.data_dir, n_train=args.n_train,
-                                      n_val=args.n_val, n_test=args.n_test)
+            tasks[task_name] = load_cell_task(task_name, loader, data_dir=args.data_dir, n_train=args.n_train,
+                                              n_val=args.n_val, n_test=args.n_test)
         print(f"run: {task_name} / {optimizer} / seed {seed}", flush=True)
         record = run_and_record(args, pool, tasks[task_name], optimizer, seed)
         written.append(record)

@@ -132,3 +132,18 @@ def test_budget_mapping_and_variants() -> None:
     assert len(expand(["ablation"])) == 14
     with pytest.raises(ValueError):
         expand(["nope"])
+
+
+def test_predict_variant_of_a_task() -> None:
+    loaded = []
+
+    def loader(name: str, **kw: Any) -> ToyTask:
+        loaded.append(name)
+        return ToyTask(name=name)
+
+    task = run.load_cell_task("toy/reverse@predict", loader, n_train=4)
+    assert loaded == ["toy/reverse"] and task.name == "toy/reverse@predict"
+    assert type(task.make_program()) is dspy.Predict
+    assert run.load_cell_task("toy/reverse", loader).name == "toy/reverse"
+    with pytest.raises(ValueError, match="@cot"):
+        run.load_cell_task("toy/reverse@cot", loader)
