@@ -159,6 +159,8 @@ CELLS = {"quickstart": QUICKSTART, "strategies": STRATEGIES}
 # text each notebook prints when it ran through (checked by tests/test_notebooks.py)
 MARKERS = {"quickstart": ("test score before:", "reloaded test score:", "validation:"),
            "strategies": ("frozen:", "best validation:", "penalty (points):")}
+# files each notebook writes to DSPY_DLPO_NOTEBOOK_DIR
+WRITES = {"quickstart": ("quickstart.json", "quickstart.png"), "strategies": ()}
 
 
 def build(execute: bool, timeout: int) -> None:

@@ -76,4 +76,5 @@ def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
     text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     for marker in build.MARKERS[name]:
         assert marker in text, f"{name}.ipynb ran but printed no {marker!r}"
-    assert list(tmp_path.iterdir()), f"{name}.ipynb wrote nothing to DSPY_DLPO_NOTEBOOK_DIR"
+    for filename in build.WRITES[name]:
+        assert (tmp_path / filename).stat().st_size > 0, f"{name}.ipynb did not write {filename}"

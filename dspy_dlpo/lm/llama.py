@@ -7,6 +7,7 @@ threads queue up (use :mod:`dspy_dlpo.lm.server` for parallel slots).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -31,6 +32,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 _COMPUTE_LOCK = threading.Lock()
 _ENGINES: dict[tuple[str, int, int | None], LlamaCppEngine] = {}  # loaded models, shared by local_lm calls
 _ENGINES_LOCK = threading.Lock()
+
+
+@atexit.register
+def _free_engines() -> None:
+    """Free loaded models before interpreter teardown: llama-cpp-python's own finalizer, run later,
+    fails with "'NoneType' object is not callable" once the modules it needs are gone."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        llama = engine.__dict__.pop("_llama", None)
+        if llama is not None and hasattr(llama, "close"):
+            try:
+                llama.close()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
 
 
