@@ -78,10 +78,10 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
     sentences changed, too long) are re-asked up to ``attempts`` times in total (a broken rule is
-    re-asked once). When the last usable rewrite still broke a rule, it is clipped like a gradient: projected onto the rules
-    (:meth:`Strategy.clip`; the learning rate keeps its first k sentence edits) and returned with
-    reason "clipped"; if no projection satisfies every rule, the update is rejected and the last
-    problem names the outcome ("unparseable", "no-op", "clipped" or "error").
+    re-asked once). When the last usable rewrite still broke a rule, it is clipped like a gradient:
+    projected onto the rules (:meth:`Strategy.clip`; the learning rate keeps its first k sentence
+    edits) and returned with reason "clipped"; if no projection satisfies every rule, the update is
+    rejected and the last problem names the outcome ("unparseable", "no-op", "clipped" or "error").
     """
     rules = {s.name: texts for s in strategies if (texts := s.directives(ctx))}
     directives = "".join(render(DIRECTIVE, text=d) for texts in rules.values() for d in texts)

@@ -33,6 +33,8 @@ _COMPUTE_LOCK = threading.Lock()
 _ENGINES: dict[tuple[str, int, int | None], LlamaCppEngine] = {}  # loaded models, shared by local_lm calls
 _ENGINES_LOCK = threading.Lock()
 
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
+
 
 @atexit.register
 def _free_engines() -> None:
@@ -48,7 +50,6 @@ def _free_engines() -> None:
                 llama.close()
             except Exception:  # noqa: BLE001 - best effort at exit
                 pass
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "function_call": "tool_call"}
 
 
 def usable_cores() -> int:
@@ -73,6 +74,12 @@ def check_temperature(value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
         raise ValueError(f"temperature must be a number in [0, 2], got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 def _load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> Any:
@@ -197,8 +204,7 @@ def local_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, *, n_ctx: int = 4096
     check_positive_int("n_ctx", n_ctx)
     if max_tokens >= n_ctx:
         raise ValueError(f"max_tokens ({max_tokens!r}) must be smaller than n_ctx ({n_ctx!r})")
-    if not isinstance(cache, bool):
-        raise ValueError(f"cache must be a bool, got {cache!r}")
+    check_bool("cache", cache)
     path = ensure_model(model)
     label = model_label(model, path)
     engine = shared_engine(path, n_ctx=n_ctx, n_threads=n_threads, label=label)

@@ -27,7 +27,7 @@ from typing import Any
 
 import dspy
 
-from .llama import check_positive_int, check_temperature, model_label, usable_cores
+from .llama import check_bool, check_positive_int, check_temperature, model_label, usable_cores
 from .models import DEFAULT_MODEL, ensure_model
 
 logger = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ class LlamaServer:
             check_positive_int(name, value)
         check_positive_int("n_threads", n_threads, allow_none=True)
         check_temperature(temperature)
-        if not isinstance(cache, bool):
-            raise ValueError(f"cache must be a bool, got {cache!r}")
+        check_bool("cache", cache)
         if not isinstance(startup_timeout, (int, float)) or isinstance(startup_timeout, bool) or startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be a positive number of seconds, got {startup_timeout!r}")
         if not isinstance(extra_args, (tuple, list)) or not all(isinstance(a, str) for a in extra_args):
@@ -178,8 +177,7 @@ class LlamaServer:
         kwargs = {**self.lm_kwargs, **overrides}
         check_positive_int("max_tokens", kwargs["max_tokens"])
         check_temperature(kwargs["temperature"])
-        if not isinstance(kwargs["cache"], bool):
-            raise ValueError(f"cache must be a bool, got {kwargs['cache']!r}")
+        check_bool("cache", kwargs["cache"])
         return dspy.LM(f"openai/{self.label}", api_base=self.api_base, api_key="local", **kwargs)
 
     @property
