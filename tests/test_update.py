@@ -53,6 +53,20 @@ def test_learning_rate_violation_retried_once_then_clipped_to_k_edits():
     assert "changed 4 sentences but at most 1" in seen[1][0]
 
 
+def test_the_re_ask_shows_the_clipped_rewrite_and_the_lm_may_take_it():
+    # a 1.5B told "change fewer sentences" tends to drop its useful edit: the re-ask shows the projection
+    too_big = "<instruction>Read the word and reverse its letters. Be brief. Stop now. Answer.</instruction>"
+    client, seen = scripted_client([too_big, "<instruction>Read the word and reverse its letters. Answer."
+                                             "</instruction>"])
+    update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=3,
+                            rollout_base=7)
+    assert "your rewrite reads:\n<instruction>\nRead the word and reverse its letters. Answer.\n</instruction>" \
+        in seen[1][0]
+    assert update.reason == "ok" and update.attempts == 2
+    assert update.instruction == "Read the word and reverse its letters. Answer."
+    assert "your rewrite reads" in update.problems[0]     # the trial log keeps what the LM was shown
+
+
 def test_a_rule_that_cannot_be_clipped_rejects_the_update():
     from dspy_dlpo.strategies import TextualRegularization
 

@@ -48,6 +48,12 @@ RETRY = """{prompt}
 Your previous answer could not be used: {problem}
 Answer again, following every rule above."""
 
+CLIPPED_HINT = """ Cut down to what the rules allow, your rewrite reads:
+<instruction>
+{projected}
+</instruction>
+Return that, or another rewrite within the rules that keeps the change the diagnosis needs most."""
+
 LOSS = """Example {number} (score {score:.2f})
 Input: {inputs}
 Expected: {expected}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
-from .prompts import DIRECTIVE, RETRY, UPDATE, render
+from .prompts import CLIPPED_HINT, DIRECTIVE, RETRY, UPDATE, render
 from .text import normalize, numbered, parse_tag
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
@@ -78,7 +78,8 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
     sentences changed, too long) are re-asked up to ``attempts`` times in total (a broken rule is
-    re-asked once). When the last usable rewrite still broke a rule, it is clipped like a gradient:
+    re-asked once; the re-ask shows the rewrite projected onto the rules, so that a small LM told to
+    change less keeps its most useful edit). When a rewrite still broke a rule, it is clipped like a gradient:
     projected onto the rules (:meth:`Strategy.clip`; the learning rate keeps its first k sentence
     edits) and returned with reason "clipped"; if no projection satisfies every rule, the update is
     rejected and the last problem names the outcome ("unparseable", "no-op", "clipped" or "error").
@@ -95,11 +96,15 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
         candidate, kind, message = _problem(reply, ctx, strategies, role)
         if kind == "ok":
             return Update(candidate, "ok", attempt + 1, problems, rules)
-        problems.append(message)
         if kind == "clipped":
             if violating is not None:
+                problems.append(message)
                 break  # a rule broken twice: retried once with the stricter message, now clipped
             violating = candidate
+            projected = _project(candidate, ctx, strategies)
+            if projected is not None:  # small LMs asked for "fewer changes" drop the useful one
+                message += render(CLIPPED_HINT, projected=projected)
+        problems.append(message)
         if kind == "error":
             break
     projected = _project(violating, ctx, strategies) if violating is not None else None
