@@ -197,14 +197,14 @@ def dlpo_diagnostics(records: list[dict[str, Any]]) -> str:
 
 def peer_budget_table(records: list[dict[str, Any]]) -> str:
     """How each peer's knobs were set from the budget, and the metric calls they really made."""
-    rows = ["| task | optimizer | seed | budget | plan | metric calls counted |", "|---|---|---|---|---|---|"]
+    rows = ["| task | optimizer | seed | budget | plan | metric calls counted | code |", "|---|---|---|---|---|---|---|"]
     for r in records:
         if r.get("status") != "ok" or r["optimizer"] == "baseline":
             continue
         plan = (r.get("details") or {}).get("plan")
         plan_text = ", ".join(f"{k}={v}" for k, v in plan.items()) if plan else f"max_metric_calls={r['config']['budget']}"
         rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {r['config']['budget']} | {plan_text} "
-                    f"| {r['spend']['metric_calls']} |")
+                    f"| {r['spend']['metric_calls']} | {r.get('code_version') or 'not recorded'} |")
     return "\n".join(rows)
 
 
@@ -406,7 +406,8 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "## How much this grid can resolve", "", resolution(agg, tasks), "",
              "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
              "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
-             "## How the budget was given to each optimizer", "", peer_budget_table(records), "",
+             "## How the budget was given to each optimizer", "",
+             "`code` is the git commit the cell ran on (recorded since 2026-11-28 17:40 UTC).", "", peer_budget_table(records), "",
              "## Failed cells", "", error_table(records), "",
              "## Cells without a result (not run, or unfinished when this file was generated)", "",
              missing_cells(records, tasks), ""]

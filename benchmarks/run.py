@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -105,6 +106,19 @@ def machine_info() -> dict[str, Any]:
         pass
     return {"nproc": os.cpu_count(), "ram_gb": ram_gb, "cpu": cpu, "python": platform.python_version(),
             "dspy": getattr(dspy, "__version__", "?"), "platform": platform.platform()}
+
+
+def code_version() -> str | None:
+    """The git commit of this checkout (``+dirty`` with uncommitted changes), or None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dspy_dlpo",
+                                "benchmarks"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +257,7 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
                               "split_sizes": {"train": len(task.trainset), "val": len(task.valset),
                                               "test": len(task.testset)},
                               "command": " ".join(shlex.quote(a) for a in sys.argv), "machine": machine_info(),
+                              "code_version": code_version(),
                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     start = time.perf_counter()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
         for key in ("test", "val", "spend", "eval_spend", "wall_time_s", "instructions", "instruction_words",
                     "config", "split_note", "machine", "command"):
             assert key in saved, key
+        if (Path(__file__).resolve().parent.parent / ".git").exists():  # which code produced the cell
+            assert re.fullmatch(r"[0-9a-f]{10}(\+dirty)?", saved["code_version"]), saved["code_version"]
         lo, hi = saved["test"]["ci95"]
         assert 0.0 <= lo <= saved["test"]["score"] <= hi <= 100.0
         assert saved["test"]["n"] == 4 and saved["val"]["n"] == 2
