@@ -109,13 +109,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def code_version() -> str | None:
-    """The git commit of this checkout (``+dirty`` with uncommitted changes), or None outside git."""
+    """The last git commit that changed the code (``dspy_dlpo/``, ``benchmarks/`` minus results), with
+    ``+dirty`` when that code has uncommitted changes; None outside a git checkout. Commits that only add
+    results do not change it, so cells run on the same code show the same version."""
     root = Path(__file__).resolve().parent.parent
+    paths = ["--", "dspy_dlpo", "benchmarks", ":!benchmarks/results", ":!benchmarks/README.md", ":!benchmarks/plots"]
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dspy_dlpo",
-                                "benchmarks"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=10", *paths], cwd=root,
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", *paths], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "") if head else None
