@@ -175,22 +175,28 @@ def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subje
     return "\n".join(out)
 
 
+def _step_story(log: dict[str, Any]) -> str:
+    """One step in a few characters: outcome, validation score, and how the rewrite was obtained."""
+    text = str(log.get("outcome", "?"))
+    if log.get("val_score") is not None:
+        text += f" (val {fmt(log['val_score'])})"
+    marks = [f"{log['attempts'] - 1} re-ask{'s' if log['attempts'] > 2 else ''}"] if log.get("attempts", 1) > 1 else []
+    if log.get("clipped"):
+        marks.append("clipped")
+    return text + (f" [{', '.join(marks)}]" if marks else "")
+
+
 def dlpo_diagnostics(records: list[dict[str, Any]]) -> str:
     """Steps, outcomes and stop reason of every DLPO-family run (from its trial logs)."""
-    rows = ["| task | optimizer | seed | steps | accepted | rejected | skipped/failed updates | best step "
-            "| stop reason | faults |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| task | optimizer | seed | steps: outcome (validation) [re-asks, clipping] | best step "
+            "| stop reason | faults |", "|---|---|---|---|---|---|---|"]
     for r in records:
         d = r.get("details") or {}
         if r.get("status") != "ok" or "trial_logs" not in d:
             continue
-        logs = d["trial_logs"]
-        outcomes = defaultdict(int)
-        for log in logs:
-            outcomes[log.get("outcome", "?")] += 1
-        other = {k: v for k, v in outcomes.items() if k not in ("accepted", "rejected")}
+        story = "; ".join(f"{log.get('step')}: {_step_story(log)}" for log in d["trial_logs"]) or "-"
         faults = ", ".join(f"{k}: {v}" for k, v in sorted((d.get("faults") or {}).items())) or "-"
-        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {len(logs)} | {outcomes['accepted']} "
-                    f"| {outcomes['rejected']} | {', '.join(f'{k}: {v}' for k, v in sorted(other.items())) or '-'} "
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {story} "
                     f"| {d.get('best_step')} | {d.get('stop_reason')} | {faults} |")
     return "\n".join(rows) if len(rows) > 2 else "No DLPO-family cell finished."
 

@@ -150,3 +150,14 @@ def test_predict_variant_of_a_task() -> None:
     assert run.load_cell_task("toy/reverse", loader).name == "toy/reverse"
     with pytest.raises(ValueError, match="@cot"):
         run.load_cell_task("toy/reverse@cot", loader)
+
+
+def test_diagnostics_tell_each_step() -> None:
+    logs = [{"step": 0, "outcome": "rejected", "val_score": None, "attempts": 2, "clipped": True},
+            {"step": 1, "outcome": "accepted", "val_score": 50.0, "attempts": 1, "clipped": False},
+            {"step": 2, "outcome": "no-op", "val_score": None, "attempts": 3}]
+    record = {"status": "ok", "task": "t", "optimizer": "dlpo", "seed": 0,
+              "details": {"trial_logs": logs, "best_step": 1, "stop_reason": "budget", "faults": {}}}
+    table = report.dlpo_diagnostics([record])
+    assert "| 0: rejected [1 re-ask, clipped]; 1: accepted (val 50.0); 2: no-op [2 re-asks] | 1 | budget | - |" \
+        in table
