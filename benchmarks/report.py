@@ -413,7 +413,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
              "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
              "## How the budget was given to each optimizer", "",
-             "`code`: the last commit that changed the code a cell ran on (`dspy_dlpo/`, `benchmarks/`); "
+             "`code`: the last commit that changed the code a cell ran on (`dspy_dlpo/` and the runner); "
              "cells run before 2026-11-28 17:40 UTC did not record it.", "", peer_budget_table(records), "",
              "## Failed cells", "", error_table(records), "",
              "## Cells without a result (not run, or unfinished when this file was generated)", "",

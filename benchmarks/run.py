@@ -109,11 +109,11 @@ def machine_info() -> dict[str, Any]:
 
 
 def code_version() -> str | None:
-    """The last git commit that changed the code (``dspy_dlpo/``, ``benchmarks/`` minus results), with
-    ``+dirty`` when that code has uncommitted changes; None outside a git checkout. Commits that only add
-    results do not change it, so cells run on the same code show the same version."""
+    """The last git commit that changed the code a cell runs (``dspy_dlpo/`` and the benchmark runner, not
+    the report), with ``+dirty`` when that code has uncommitted changes; None outside a git checkout.
+    Commits that only add results or change the report keep it, so cells run on the same code match."""
     root = Path(__file__).resolve().parent.parent
-    paths = ["--", "dspy_dlpo", "benchmarks", ":!benchmarks/results", ":!benchmarks/README.md", ":!benchmarks/plots"]
+    paths = ["--", "dspy_dlpo", *(f"benchmarks/{name}" for name in ("run.py", "harness.py", "optimizers.py"))]
     try:
         head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=10", *paths], cwd=root,
                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
