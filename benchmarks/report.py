@@ -331,7 +331,8 @@ def plot_ablation(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], 
         ax.set_ylabel("accuracy %")
         ax.set_title(f"{task}: add-one (dlpo-only-*, vs tgd) and remove-one (dlpo-minus-*, vs dlpo)")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend()
+        ax.set_ylim(0, max([*tests, *vals, 1.0]) * 1.3)  # headroom: the legend must not cover a bar
+        ax.legend(loc="upper right", ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
