@@ -86,6 +86,17 @@ def test_meta_text_leak_is_rejected():
     assert "about the optimization process ('diagnosis')" in update.problems[0]
 
 
+def test_critique_wording_copied_into_the_instruction_is_rejected():
+    # the 0.5B on GSM8K returned "...This instruction is incomplete and lacks guidance. The instruction
+    # should include a step that produces the correct reasoning, answer, and grader's feedback..."
+    leaked = ("<instruction>Predict the answer. This instruction is incomplete and lacks guidance. The instruction "
+              "should include a step that produces the grader's feedback.</instruction>")
+    client, _ = scripted_client([leaked, "<instruction>Reason step by step, then give the number.</instruction>"])
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1)
+    assert update.instruction == "Reason step by step, then give the number."
+    assert "about the optimization process ('grader')" in update.problems[0]
+
+
 def test_lm_failure_skips_without_crash():
     def broken(messages, options):
         raise RuntimeError("backend down")

@@ -13,7 +13,8 @@ from .text import normalize, numbered, parse_tag
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
-         "counts as one change", "this process", "validation accuracy", "minibatch")
+         "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
+         "the instruction should", "this instruction is", "the current instruction")  # critique wording
 
 
 @dataclass
