@@ -90,25 +90,21 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
                     directives=directives)
     problems: list[str] = []
-    kind, violating = "error", None
+    kind, violating, projected = "error", None, None
     for attempt in range(attempts):
         text = prompt if attempt == 0 else render(RETRY, prompt=prompt, problem=problems[-1])
         reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
         candidate, kind, message = _problem(reply, ctx, strategies, role)
         if kind == "ok":
             return Update(candidate, "ok", attempt + 1, problems, rules)
-        if kind == "clipped":
-            if violating is not None:
-                problems.append(message)
-                break  # a rule broken twice: retried once with the stricter message, now clipped
-            violating = candidate
-            projected = _project(candidate, ctx, strategies)
+        broken_twice = kind == "clipped" and violating is not None  # retried once with the stricter message
+        if kind == "clipped" and not broken_twice:
+            violating, projected = candidate, _project(candidate, ctx, strategies)
             if projected is not None:  # small LMs asked for "fewer changes" drop the useful one
                 message += render(CLIPPED_HINT, projected=projected)
         problems.append(message)
-        if kind == "error":
+        if kind == "error" or broken_twice:
             break
-    projected = _project(violating, ctx, strategies) if violating is not None else None
     if projected is not None:
         return Update(projected, "clipped", len(problems), problems, rules)
     return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems,
