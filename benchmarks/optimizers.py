@@ -89,8 +89,19 @@ def run_dlpo(setup: OptimizerSetup, name: str) -> Result:
     details = dict(program.detailed_results)
     details.update(flags={k: v for k, v in flags.items()}, optimizer_reported_val=program.score,
                    metric_calls_counted=metric.calls,
-                   trial_logs=[{k: v for k, v in r.items() if k != "rollouts"} for r in program.trial_logs])
+                   trial_logs=[capped_log(r) for r in program.trial_logs])
     return program, details
+
+
+def capped_log(log: dict[str, Any], max_chars: int = 300) -> dict[str, Any]:
+    """One step's trial log for the cell file: its minibatch rollouts kept (index, score, feedback and
+    error, each text cut to ``max_chars``) so failures can be read afterwards without rerunning."""
+    def cut(value: Any) -> Any:
+        return value[:max_chars] + "..." if isinstance(value, str) and len(value) > max_chars else value
+    out = {k: v for k, v in log.items() if k != "rollouts"}
+    if "rollouts" in log:
+        out["rollouts"] = [{k: cut(v) for k, v in r.items()} for r in log["rollouts"]]
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from .harness import bootstrap_ci, load_results  # noqa: E402
+from .harness import bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
 
@@ -41,18 +41,25 @@ def _mean(values: Iterable[float]) -> float:
 
 
 def aggregate(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (task, optimizer): seed-pooled test score with bootstrap CI and mean costs (ok cells only)."""
+    """Per (task, optimizer): test score averaged over seeds, its bootstrap CI, and mean costs (ok cells only).
+
+    Every seed scores the same fixed test split, so the interval resamples test examples (each
+    example's score averaged over seeds), not seed x example pairs: pooling would count one
+    example once per seed and make the interval too narrow.
+    """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         if r.get("status") == "ok":
             groups[(r["task"], r["optimizer"])].append(r)
     out = {}
     for key, cells in groups.items():
-        pooled = [s for c in cells for s in c["test"]["per_example"]]
-        lo, hi = bootstrap_ci(pooled)
+        cells = sorted(cells, key=lambda c: c["seed"])
+        per_example = seed_mean_per_example([c["test"]["per_example"] for c in cells])
+        lo, hi = bootstrap_ci(per_example)
         spend = lambda k: _mean(c["spend"].get(k, 0) for c in cells)  # noqa: E731
-        out[key] = {"seeds": sorted(c["seed"] for c in cells), "n_test": len(pooled),
-                    "test": 100.0 * _mean(pooled), "ci": (lo, hi), "val": _mean(c["val"]["score"] for c in cells),
+        out[key] = {"seeds": [c["seed"] for c in cells], "n_test": len(per_example), "per_example": per_example,
+                    "per_seed": [c["test"]["score"] for c in cells],
+                    "test": 100.0 * _mean(per_example), "ci": (lo, hi), "val": _mean(c["val"]["score"] for c in cells),
                     "metric_calls": spend("metric_calls"), "optimizer_calls": spend("optimizer_calls"),
                     "task_tokens": spend("task_input_tokens") + spend("task_output_tokens"),
                     "optimizer_tokens": spend("optimizer_input_tokens") + spend("optimizer_output_tokens"),
@@ -83,7 +90,8 @@ def fmt_int(value: float | None) -> str:
 # Tables
 # --------------------------------------------------------------------------------------------
 def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
-    head = ("| task | optimizer | seeds | test % [95% CI] | Δ vs baseline | val % | metric calls | optimizer calls "
+    head = ("| task | optimizer | seeds | test % [95% CI] | test % per seed | Δ vs baseline | val % | metric calls "
+            "| optimizer calls "
             "| task tokens | optimizer tokens | wall time (min) | instruction words |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for task in tasks:
@@ -94,7 +102,8 @@ def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], opt
                 continue
             delta = a["test"] - base["test"] if base else float("nan")
             lines.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
-                         f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {'' if opt == 'baseline' else f'{delta:+.1f}'} "
+                         f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {', '.join(fmt(v) for v in a['per_seed'])} "
+                         f"| {'' if opt == 'baseline' else f'{delta:+.1f}'} "
                          f"| {fmt(a['val'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
                          f"| {fmt_int(a['task_tokens'])} | {fmt_int(a['optimizer_tokens'])} "
                          f"| {fmt(a['wall_time_s'] / 60.0)} | {fmt_int(a['instruction_words'])} |")
@@ -120,10 +129,6 @@ def error_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return not (a["ci"][1] < b["ci"][0] or b["ci"][1] < a["ci"][0])
-
-
 def resolution(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> str:
     """How finely this grid can tell optimizers apart: mean CI width and significant gaps vs baseline."""
     lines = []
@@ -133,11 +138,32 @@ def resolution(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> 
             continue
         width = _mean(a["ci"][1] - a["ci"][0] for a in cells.values())
         base = cells.get("baseline")
-        sig = [o for o, a in cells.items() if base and o != "baseline" and not overlap(a, base)]
+        sig = [o for o, a in cells.items() if base and o != "baseline" and significant(a, base)]
         lines.append(f"- **{task}**: mean width of the test 95% intervals {fmt(width)} points on "
-                     f"{fmt_int(_mean(a['n_test'] for a in cells.values()))} test examples; optimizers whose interval "
-                     f"does not overlap the baseline's: {', '.join(sig) if sig else 'none'}.")
+                     f"{fmt_int(_mean(a['n_test'] for a in cells.values()))} test examples; optimizers whose paired "
+                     f"95% interval of the difference with the baseline excludes 0: {', '.join(sig) if sig else 'none'}.")
     return "\n".join(lines)
+
+
+def paired_ci(me: dict[str, Any], other: dict[str, Any]) -> tuple[float, float] | None:
+    """95% interval of ``me - other`` in points over shared test examples; None if the splits differ."""
+    if len(me["per_example"]) != len(other["per_example"]):
+        return None
+    return paired_diff_ci(me["per_example"], other["per_example"])
+
+
+def significant(me: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether the paired 95% interval of the difference excludes 0."""
+    ci = paired_ci(me, other)
+    return ci is not None and (ci[0] > 0 or ci[1] < 0)
+
+
+def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
+    """``; paired 95% CI [lo, hi], (not) significant`` for two optimizers scored on the same test examples."""
+    ci = paired_ci(me, other)
+    if ci is None:
+        return "; different test splits, not paired"
+    return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if significant(me, other) else 'not significant'}"
 
 
 def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subject: str = "dlpo") -> str:
@@ -152,9 +178,8 @@ def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subje
             if other is None:
                 continue
             diff = me["test"] - other["test"]
-            noise = " (within the 95% intervals: not a significant difference)" if overlap(me, other) else ""
             text = (f"**{task}**: {subject} {fmt(me['test'])} vs {peer} {fmt(other['test'])} "
-                    f"({diff:+.1f} points){noise}")
+                    f"({diff:+.1f} points{paired_note(me, other)})")
             (losses if diff < 0 else ties if diff == 0 else wins).append(text)
     out = [f"### Where {subject} loses (lower test score than the named optimizer)", ""]
     out += [f"- {t}" for t in losses] or ["- nowhere in this grid."]
@@ -406,7 +431,9 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "another cell's LM answers.", "",
              "## Setup", "", setup_section(records), "",
              "## Results", "", main_table(agg, tasks, main_opts), "",
-             "Test % is pooled over seeds with a percentile bootstrap 95% interval (2,000 resamples, fixed seed); "
+             "Test % is each test example's score averaged over the seeds, then averaged over examples; its 95% "
+             "interval is a percentile bootstrap over test examples (2,000 resamples, fixed seed). The seeds change "
+             "only the optimizer's randomness: every seed scores the same fixed test split. "
              "costs are means over seeds and cover the optimization only (the final val/test scoring is "
              "recorded separately in each cell file as `eval_spend`).", "",
              f"![test score vs metric calls]({rel(plot1)})", "",

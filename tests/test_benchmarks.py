@@ -17,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project r
 from scripted import ScriptedOptimizer, exact_metric, reverse_examples, reverse_task_lm
 
 from benchmarks import report, run
-from benchmarks.harness import CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count
-from benchmarks.optimizers import copro_plan, dlpo_flags, expand, mipro_plan
+from benchmarks.harness import (CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count,
+                                paired_diff_ci, seed_mean_per_example)
+from benchmarks.optimizers import capped_log, copro_plan, dlpo_flags, expand, mipro_plan
 
 
 @dataclass
@@ -90,6 +91,9 @@ def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
         assert spend["task_lm_calls"] > 0 and spend["task_input_tokens"] > 0
         assert by_name[name]["test"]["score"] == 100.0
         assert "reverse the letters" in by_name[name]["instructions"]["self"].lower()
+        first_step = by_name[name]["details"]["trial_logs"][0]  # the minibatch outcomes stay readable
+        assert first_step["rollouts"] and all({"score", "feedback"} <= set(r) for r in first_step["rollouts"])
+        assert any(r["score"] < 1.0 and r["feedback"] for r in first_step["rollouts"])
 
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("seed0.json")}
     _, rerun = _grid(tmp_path, ["baseline", "dlpo", "tgd"])
@@ -111,6 +115,42 @@ def test_bootstrap_ci_is_fixed_and_sane() -> None:
     lo, hi = bootstrap_ci(scores)
     assert (lo, hi) == bootstrap_ci(scores)  # fixed seed
     assert lo < 50.0 < hi and hi - lo < 50.0
+
+
+def test_paired_interval_is_narrower_than_two_independent_ones() -> None:
+    # b is right on the same 10 examples as a, plus 6 more: a real, consistent gain.
+    a = [1.0] * 10 + [0.0] * 20
+    b = [1.0] * 16 + [0.0] * 14
+    lo, hi = paired_diff_ci(b, a)
+    assert 0.0 < lo <= 20.0 <= hi  # the paired difference excludes 0 ...
+    a_lo, a_hi = bootstrap_ci(a)
+    b_lo, b_hi = bootstrap_ci(b)
+    assert b_lo < a_hi  # ... where the two unpaired intervals overlap
+    assert paired_diff_ci(a, a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_diff_ci([1.0], [1.0, 0.0])
+
+
+def test_seeds_are_averaged_per_example_not_pooled() -> None:
+    assert seed_mean_per_example([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]) == [0.5, 0.0, 1.0]
+    with pytest.raises(ValueError, match="different sizes"):
+        seed_mean_per_example([[1.0, 0.0], [1.0]])
+    cells = [{"status": "ok", "task": "t", "optimizer": "dlpo", "seed": seed,
+              "test": {"score": 100.0 * sum(scores) / 4, "per_example": scores}, "val": {"score": 50.0},
+              "spend": {"metric_calls": 10}, "wall_time_s": 1.0, "instruction_words": 5}
+             for seed, scores in ((1, [1.0, 1.0, 0.0, 0.0]), (0, [1.0, 0.0, 0.0, 0.0]))]
+    agg = report.aggregate(cells)[("t", "dlpo")]
+    assert agg["seeds"] == [0, 1] and agg["per_seed"] == [25.0, 50.0]
+    assert agg["n_test"] == 4 and agg["per_example"] == [1.0, 0.5, 0.0, 0.0] and agg["test"] == 37.5
+
+
+def test_trial_logs_keep_capped_rollouts() -> None:
+    log = {"step": 0, "outcome": "rejected",
+           "rollouts": [{"index": 3, "score": 0.0, "feedback": "x" * 1000, "error": None}]}
+    kept = capped_log(log, max_chars=50)
+    assert kept["step"] == 0 and kept["rollouts"][0]["feedback"] == "x" * 50 + "..."
+    assert kept["rollouts"][0]["index"] == 3 and log["rollouts"][0]["feedback"] == "x" * 1000
+    assert "rollouts" not in capped_log({"step": 1})
 
 
 def test_counting_metric_and_metered_lm() -> None:
