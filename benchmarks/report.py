@@ -226,6 +226,40 @@ def dlpo_diagnostics(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows) if len(rows) > 2 else "No DLPO-family cell finished."
 
 
+def calls_to_reach(record: dict[str, Any], target: float) -> int | None:
+    """Metric calls after which a DLPO-family run's best validation score first reached ``target``.
+
+    Read from the run's own trial logs: the baseline validation (``val_size`` calls), then each
+    step's cumulative ``metric_calls`` and ``best_score``. None if it never got there."""
+    d = record.get("details") or {}
+    if d.get("initial_score") is not None and d["initial_score"] >= target:
+        return record["val"]["n"]
+    for log in d.get("trial_logs") or []:
+        if log.get("best_score") is not None and log["best_score"] >= target:
+            return log.get("metric_calls")
+    return None
+
+
+def reach_gepa_table(records: list[dict[str, Any]], runs: tuple[str, ...] = ("dlpo", "tgd")) -> str:
+    """Per task and seed: GEPA's final validation score and its metric calls, against the calls DLPO
+    (and TGD) needed to reach that validation score."""
+    cells = {(r["task"], r["optimizer"], r["seed"]): r for r in records if r.get("status") == "ok"}
+    rows = ["| task | seed | GEPA val % | GEPA metric calls | " + " | ".join(f"{o}: calls to reach it" for o in runs)
+            + " |", "|---|---|---|---|" + "---|" * len(runs)]
+    for (task, opt, seed), gepa in sorted(cells.items()):
+        if opt != "gepa":
+            continue
+        target = gepa["val"]["score"]
+        reached = []
+        for name in runs:
+            mine = cells.get((task, name, seed))
+            calls = calls_to_reach(mine, target) if mine else None
+            reached.append("not run" if mine is None else str(calls) if calls is not None
+                           else f"not reached (best {fmt(mine['val']['score'])})")
+        rows.append(f"| {task} | {seed} | {fmt(target)} | {gepa['spend']['metric_calls']} | {' | '.join(reached)} |")
+    return "\n".join(rows) if len(rows) > 2 else "No task has both a GEPA and a DLPO cell."
+
+
 def peer_budget_table(records: list[dict[str, Any]]) -> str:
     """How each peer's knobs were set from the budget, and the metric calls they really made."""
     rows = ["| task | optimizer | seed | budget | plan | metric calls counted | code |", "|---|---|---|---|---|---|---|"]
@@ -439,6 +473,13 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              f"![test score vs metric calls]({rel(plot1)})", "",
              "## How much this grid can resolve", "", resolution(agg, tasks), "",
              "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
+             "## Metric calls to reach GEPA's validation score", "",
+             "Can DLPO reach GEPA's final score with fewer metric calls? The validation score is the one every "
+             "optimizer selects on, so it is the one compared. DLPO's count comes from its trial logs (the "
+             "baseline validation, then each step's cumulative calls and best validation score); it also counts "
+             "rollouts that failed before reaching the metric, so it can only be higher than the harness count. "
+             "A baseline that already matches GEPA's score counts as reached after the baseline validation.", "",
+             reach_gepa_table(records), "",
              "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
              "## How the budget was given to each optimizer", "",
              "`code`: the last commit that changed the code a cell ran on (`dspy_dlpo/` and the runner); "

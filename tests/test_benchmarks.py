@@ -153,6 +153,20 @@ def test_trial_logs_keep_capped_rollouts() -> None:
     assert "rollouts" not in capped_log({"step": 1})
 
 
+def test_calls_to_reach_reads_the_trial_logs() -> None:
+    record = {"val": {"n": 10, "score": 50.0},
+              "details": {"initial_score": 20.0, "trial_logs": [
+                  {"step": 0, "metric_calls": 20, "best_score": 20.0},
+                  {"step": 1, "metric_calls": 40, "best_score": 50.0}]}}
+    assert report.calls_to_reach(record, 10.0) == 10  # the baseline already had it
+    assert report.calls_to_reach(record, 30.0) == 40
+    assert report.calls_to_reach(record, 60.0) is None
+    gepa = {"status": "ok", "task": "t", "optimizer": "gepa", "seed": 0, "val": {"score": 30.0, "n": 10},
+            "spend": {"metric_calls": 62}}
+    table = report.reach_gepa_table([gepa, {**record, "status": "ok", "task": "t", "optimizer": "dlpo", "seed": 0}])
+    assert "| t | 0 | 30.0 | 62 | 40 | not run |" in table
+
+
 def test_counting_metric_and_metered_lm() -> None:
     metric = CountingMetric(lambda ex, pred: dspy.Prediction(score=1.0, feedback="ok"), feedback=False)
     assert metric(None, None, None, "self", None) == 1.0 and metric(None, None) == 1.0
