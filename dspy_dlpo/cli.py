@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
     for split in ("train", "val", "test"):
         opt.add_argument(f"--n-{split}", type=int, help=f"use the first N examples of the {split} split")
-    demo = sub.add_parser("demo", help="a short real run on the embedded local model (~15 min on 2 cores)")
+    demo = sub.add_parser("demo", help="a short real run on the embedded local model (~12 min on 2 cores)")
     _common(demo)
     return parser
 

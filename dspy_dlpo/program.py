@@ -69,7 +69,8 @@ def describe_role(program: dspy.Module, name: str) -> str:
 
 
 def _metric_arity(metric: Callable) -> int:
-    """How many positional arguments ``metric`` accepts (2 or 3); raises TypeError if fewer than 2."""
+    """How many positional arguments to pass ``metric``: 2, 3, or 5 for a GEPA-style
+    ``(gold, pred, trace, pred_name, pred_trace)`` metric; raises TypeError if it takes fewer than 2."""
     try:
         params = list(inspect.signature(metric).parameters.values())
     except (TypeError, ValueError):
@@ -80,7 +81,7 @@ def _metric_arity(metric: Callable) -> int:
     if len(positional) < 2:
         raise TypeError(f"metric must accept (example, prediction[, trace]); {metric!r} takes {len(positional)} "
                         "positional argument(s)")
-    return 3 if len(positional) >= 3 else 2
+    return 5 if len(positional) >= 5 else 3 if len(positional) >= 3 else 2
 
 
 def check_metric(metric: Any) -> None:
@@ -93,7 +94,9 @@ def check_metric(metric: Any) -> None:
 def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any) -> tuple[float, str, str | None]:
     """Call the metric and normalize its result to ``(score, feedback, error)``; never raises."""
     try:
-        result = metric(example, pred, trace) if _metric_arity(metric) == 3 else metric(example, pred)
+        arity = _metric_arity(metric)  # GEPA-style: pred_name/pred_trace None = score the whole program
+        args = (example, pred, trace, None, None)[:arity]
+        result = metric(*args)
     except Exception as exc:  # a raising metric is a scored failure, not a crash
         message = redact(f"{type(exc).__name__}: {exc}")
         return 0.0, f"The metric raised {message}", f"metric error: {message}"

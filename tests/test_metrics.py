@@ -295,3 +295,24 @@ def test_pathological_answers_are_scored_quickly(metric, text):
     # ~0.15 s here; a backtracking regex takes minutes. The bound leaves room for a loaded CI machine
     # (1 s failed once while two llama.cpp threads held both cores).
     assert time.perf_counter() - started < 5.0
+
+
+def test_metric_calling_conventions_of_dspy_and_gepa():
+    seen = []
+
+    def two(gold, pred):
+        seen.append("two")
+        return 1.0
+
+    def three(gold, pred, trace):
+        seen.append(("three", trace))
+        return True
+
+    def gepa_style(gold, pred, trace, pred_name, pred_trace):  # no defaults, as GEPA calls it
+        seen.append(("gepa", pred_name, pred_trace))
+        return dspy.Prediction(score=0.5, feedback="half right")
+
+    assert score_with_metric(two, ex("1"), pred("1"), ["t"]) == (1.0, "", None)
+    assert score_with_metric(three, ex("1"), pred("1"), ["t"])[0] == 1.0
+    assert score_with_metric(gepa_style, ex("1"), pred("1"), ["t"]) == (0.5, "half right", None)
+    assert seen == ["two", ("three", ["t"]), ("gepa", None, None)]

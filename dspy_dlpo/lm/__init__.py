@@ -51,7 +51,8 @@ def local_model_spec(spec: str) -> str | None:
 
 
 def choose_backend(backend: str) -> str:
-    """Resolve ``backend``; "auto" is the measured faster backend, in-process if no llama-server is built."""
+    """Resolve ``backend``; "auto" is ``AUTO_BACKEND`` (in-process: reproducible greedy replies), and
+    would fall back to in-process if it named the server and no llama-server were built."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
     if backend != "auto":
