@@ -18,10 +18,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 OPTIMIZER_MAX_TOKENS = 600
 STRATEGY_FLAGS = ("learning_rate", "lr_decay", "dropout", "annealing", "momentum", "contrastive", "regularization")
 
-# The demo: the smallest real run that shows a gain on the embedded model (see README for timings).
-# the smallest real run that shows a gain on 2 cores: the 1.5B answers these multiple-choice puzzles
-# with the option AND its text ("(B) The quail is ..."), which the strict metric scores 0; the
-# feedback says so, and a rewritten instruction fixes it
+# The demo: the smallest real run that shows a gain on the embedded model on 2 cores (timings in the
+# README). The 1.5B answers these multiple-choice puzzles with the option AND its text ("(B) The quail
+# is ..."), which the strict metric scores 0; the feedback says so, and a rewritten instruction fixes it.
 DEMO = {"task": "bbh/logical_deduction_three_objects", "module": "predict", "n_train": 20, "n_val": 10,
         "n_test": 20, "max_steps": 5, "batch_size": 4, "max_tokens": 100, "threads": 2}
 
