@@ -152,10 +152,13 @@ def paired_ci(me: dict[str, Any], other: dict[str, Any]) -> tuple[float, float] 
     return paired_diff_ci(me["per_example"], other["per_example"])
 
 
+def _excludes_zero(ci: tuple[float, float] | None) -> bool:
+    return ci is not None and (ci[0] > 0 or ci[1] < 0)
+
+
 def significant(me: dict[str, Any], other: dict[str, Any]) -> bool:
     """Whether the paired 95% interval of the difference excludes 0."""
-    ci = paired_ci(me, other)
-    return ci is not None and (ci[0] > 0 or ci[1] < 0)
+    return _excludes_zero(paired_ci(me, other))
 
 
 def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
@@ -163,7 +166,7 @@ def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
     ci = paired_ci(me, other)
     if ci is None:
         return "; different test splits, not paired"
-    return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if significant(me, other) else 'not significant'}"
+    return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if _excludes_zero(ci) else 'not significant'}"
 
 
 def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subject: str = "dlpo") -> str:
