@@ -40,25 +40,27 @@ def _mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def aggregate(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def aggregate(records: list[dict[str, Any]], test_key: str = "test") -> dict[tuple[str, str], dict[str, Any]]:
     """Per (task, optimizer): test score averaged over seeds, its bootstrap CI, and mean costs (ok cells only).
 
     Every seed scores the same fixed test split, so the interval resamples test examples (each
     example's score averaged over seeds), not seed x example pairs: pooling would count one
-    example once per seed and make the interval too narrow.
+    example once per seed and make the interval too narrow. ``test_key`` names the test block
+    (``"test_extended"``: the re-scored larger slice of :mod:`benchmarks.rescore`; cells without it
+    are left out).
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        if r.get("status") == "ok":
+        if r.get("status") == "ok" and r.get(test_key):
             groups[(r["task"], r["optimizer"])].append(r)
     out = {}
     for key, cells in groups.items():
         cells = sorted(cells, key=lambda c: c["seed"])
-        per_example = seed_mean_per_example([c["test"]["per_example"] for c in cells])
+        per_example = seed_mean_per_example([c[test_key]["per_example"] for c in cells])
         lo, hi = bootstrap_ci(per_example)
         spend = lambda k: _mean(c["spend"].get(k, 0) for c in cells)  # noqa: E731
         out[key] = {"seeds": [c["seed"] for c in cells], "n_test": len(per_example), "per_example": per_example,
-                    "per_seed": [c["test"]["score"] for c in cells],
+                    "per_seed": [c[test_key]["score"] for c in cells],
                     "test": 100.0 * _mean(per_example), "ci": (lo, hi), "val": _mean(c["val"]["score"] for c in cells),
                     "metric_calls": spend("metric_calls"), "optimizer_calls": spend("optimizer_calls"),
                     "task_tokens": spend("task_input_tokens") + spend("task_output_tokens"),
@@ -167,6 +169,39 @@ def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
     if ci is None:
         return "; different test splits, not paired"
     return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if _excludes_zero(ci) else 'not significant'}"
+
+
+def extended_section(records: list[dict[str, Any]], subject: str = "dlpo") -> str | None:
+    """The main optimizers re-scored on a larger test slice (``test_extended``), with paired CIs vs ``subject``."""
+    agg = aggregate(records, "test_extended")
+    if not agg:
+        return None
+    small = aggregate(records)
+    rows = ["| task | optimizer | seeds | test % [95% CI] | test % per seed | same cells on the original test "
+            f"| {subject} minus it: paired 95% CI | rebuilt program agrees with the recorded test scores |",
+            "|---|---|---|---|---|---|---|---|"]
+    for task in sorted({t for t, _ in agg}):
+        me = agg.get((task, subject))
+        for opt in [o for o in MAIN_ORDER if (task, o) in agg]:
+            a = agg[(task, opt)]
+            cells = a["cells"]
+            orig = small.get((task, opt))
+            same = orig is not None and orig["seeds"] == a["seeds"]
+            if opt == subject or me is None:
+                diff = "-"
+            else:
+                ci = paired_ci(me, a)
+                diff = "different slices" if ci is None else (
+                    f"{me['test'] - a['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
+                    + (" significant" if _excludes_zero(ci) else ""))
+            agree = sum(c["test_extended"].get("agrees_with_original", 0) for c in cells)
+            compared = sum(c["test_extended"].get("compared_with_original", 0) for c in cells)
+            rows.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
+                        f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] on {a['n_test']} "
+                        f"| {', '.join(fmt(v) for v in a['per_seed'])} "
+                        f"| {fmt(orig['test']) + ' on ' + str(orig['n_test']) if same else '-'} | {diff} "
+                        f"| {agree}/{compared} |")
+    return "\n".join(rows)
 
 
 def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subject: str = "dlpo") -> str:
@@ -424,8 +459,9 @@ def setup_section(records: list[dict[str, Any]]) -> str:
 def as_module_command(command: str) -> str:
     """``/abs/path/benchmarks/run.py --x`` (how ``python -m`` fills argv[0]) as ``python -m benchmarks.run --x``."""
     head, _, rest = command.partition(" ")
-    if head.endswith("benchmarks/run.py"):
-        return f"python -m benchmarks.run {rest}".strip()
+    for script in ("run", "rescore"):
+        if head.endswith(f"benchmarks/{script}.py"):
+            return f"python -m benchmarks.{script} {rest}".strip()
     return command
 
 
@@ -437,6 +473,23 @@ def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
     if (results_dir / "overhead.json").exists():
         lines.insert(-1, json.loads((results_dir / "overhead.json").read_text()).get("command", ""))
     return "\n".join(lines + ["```"])
+
+
+def extended_parts(records: list[dict[str, Any]]) -> list[str]:
+    """The README section of the re-scored larger test slices, if any cell has one."""
+    table = extended_section(records)
+    if table is None:
+        return []
+    commands = list(dict.fromkeys(r["test_extended"].get("command", "") for r in records if r.get("test_extended")))
+    return ["## The same final programs on a larger test slice", "",
+            "`python -m benchmarks.rescore` rebuilds each cell's final program from its recorded instructions (every "
+            "optimizer here returns 0 demos) and scores it on the first n examples of the same fixed test split; "
+            "nothing is optimized again and the validation scores are unchanged. The original test examples are the "
+            "first ones of the slice: the last column counts how many of them got the same score again (a check "
+            "that the rebuilt program is the one the optimizer returned; llama.cpp decoding is not bit-exact "
+            "across batch layouts, so a few flips are possible). Seeds are averaged per example as above; "
+            "the paired interval resamples examples.", "", table, "",
+            "```bash", *[as_module_command(c) for c in commands if c], "```", ""]
 
 
 def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
@@ -475,6 +528,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "recorded separately in each cell file as `eval_spend`).", "",
              f"![test score vs metric calls]({rel(plot1)})", "",
              "## How much this grid can resolve", "", resolution(agg, tasks), "",
+             *extended_parts(records),
              "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
              "## Metric calls to reach GEPA's validation score", "",
              "Can DLPO reach GEPA's final score with fewer metric calls? The validation score is the one every "

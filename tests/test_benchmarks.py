@@ -215,3 +215,54 @@ def test_diagnostics_tell_each_step() -> None:
     table = report.dlpo_diagnostics([record])
     assert "| 0: rejected [1 re-ask, clipped]; 1: accepted (val 50.0); 2: no-op [2 re-asks] | 1 | budget | - |" \
         in table
+
+
+def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_path: Path) -> None:
+    from benchmarks import rescore
+
+    _grid(tmp_path, ["baseline", "dlpo"])
+    bigger = ToyTask(testset=reverse_examples(["lemon", "grass", "candle", "bridge", "orange", "pencil"]))
+    calls = []
+
+    def lm_factory(model: str, max_tokens: int) -> dspy.BaseLM:
+        calls.append((model, max_tokens))
+        return reverse_task_lm()
+
+    args = rescore.parse_args(["--tasks", "toy/reverse", "--n-test", "6", "--results-dir", str(tmp_path / "results")])
+    updated = rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory)
+    assert sorted(r["optimizer"] for r in updated) == ["baseline", "dlpo"]
+    assert calls == [("scripted", 256)]  # the cell's own task-LM config, built once
+    cells = {r["optimizer"]: r for r in load_results(tmp_path / "results")}
+    for name, expected in (("baseline", 0.0), ("dlpo", 100.0)):
+        block = cells[name]["test_extended"]
+        assert block["n"] == 6 and block["score"] == expected, block
+        assert block["agrees_with_original"] == block["compared_with_original"] == 4
+        assert cells[name]["test"]["n"] == 4  # the original block is kept
+    assert rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory) == []  # skips done cells
+    table = report.extended_section(load_results(tmp_path / "results"))
+    baseline_row = next(line for line in table.splitlines() if "| baseline |" in line)
+    assert "0.0 [0.0, 0.0] on 6" in baseline_row and "| 0.0 on 4 |" in baseline_row
+    assert "+100.0 [+100.0, +100.0] significant" in baseline_row and baseline_row.endswith("| 4/4 |")
+    assert report.as_module_command("/x/benchmarks/rescore.py --n-test 6") == "python -m benchmarks.rescore --n-test 6"
+    report.build_report(tmp_path / "results", tmp_path / "README.md", tmp_path / "plots")
+    assert "## The same final programs on a larger test slice" in (tmp_path / "README.md").read_text()
+
+    # A rebuilt program that differs from the recorded one shows up as disagreement.
+    path = tmp_path / "results" / "toy/reverse" / "dlpo" / "seed0.json"
+    record = json.loads(path.read_text())
+    record["instructions"]["self"] = "Answer."
+    del record["test_extended"]
+    path.write_text(json.dumps(record))
+    (block,) = [r["test_extended"] for r in rescore.rescore(args, loader=lambda name, **kw: bigger,
+                                                              lm_factory=lm_factory)]
+    assert block["agrees_with_original"] == 0 and block["score"] == 0.0
+
+    record["demos"] = 2
+    with pytest.raises(ValueError, match="2 demos"):
+        rescore.rebuild(bigger, record)
+    with pytest.raises(SystemExit, match="fewer than"):
+        rescore.rescore(rescore.parse_args(["--tasks", "toy/reverse", "--n-test", "9", "--optimizers", "baseline",
+                                            "--results-dir", str(tmp_path / "results")]),
+                        loader=lambda name, **kw: bigger, lm_factory=lm_factory)
+    with pytest.raises(SystemExit):
+        rescore.parse_args(["--tasks", "toy/reverse", "--n-test", "0"])
