@@ -105,7 +105,7 @@ def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], opt
             delta = a["test"] - base["test"] if base else float("nan")
             lines.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
                          f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {', '.join(fmt(v) for v in a['per_seed'])} "
-                         f"| {'' if opt == 'baseline' else f'{delta:+.1f}'} "
+                         f"| {'' if opt == 'baseline' else '-' if math.isnan(delta) else f'{delta:+.1f}'} "
                          f"| {fmt(a['val'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
                          f"| {fmt_int(a['task_tokens'])} | {fmt_int(a['optimizer_tokens'])} "
                          f"| {fmt(a['wall_time_s'] / 60.0)} | {fmt_int(a['instruction_words'])} |")

@@ -266,3 +266,11 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
                         loader=lambda name, **kw: bigger, lm_factory=lm_factory)
     with pytest.raises(SystemExit):
         rescore.parse_args(["--tasks", "toy/reverse", "--n-test", "0"])
+
+
+def test_main_table_without_a_baseline_cell_shows_no_delta() -> None:
+    agg = {("t", "dlpo"): {"seeds": [0], "test": 44.0, "ci": (35.0, 54.0), "per_seed": [44.0], "val": 50.0,
+                           "metric_calls": 105, "optimizer_calls": 49, "task_tokens": 1, "optimizer_tokens": 2,
+                           "wall_time_s": 60.0, "instruction_words": 44}}
+    row = report.main_table(agg, ["t"], ["dlpo"]).splitlines()[-1]
+    assert "| 44.0 | - | 50.0 |" in row and "nan" not in row
