@@ -171,6 +171,12 @@ def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
     return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if _excludes_zero(ci) else 'not significant'}"
 
 
+def _agreement(cells: list[dict[str, Any]]) -> str:
+    """``agreed/compared`` summed over cells: re-scored original test examples that kept their score."""
+    agree = sum(c["test_extended"].get("agrees_with_original", 0) for c in cells)
+    return f"{agree}/{sum(c['test_extended'].get('compared_with_original', 0) for c in cells)}"
+
+
 def extended_section(records: list[dict[str, Any]], subject: str = "dlpo") -> str | None:
     """The main optimizers re-scored on a larger test slice (``test_extended``), with paired CIs vs ``subject``."""
     agg = aggregate(records, "test_extended")
@@ -194,13 +200,11 @@ def extended_section(records: list[dict[str, Any]], subject: str = "dlpo") -> st
                 diff = "different slices" if ci is None else (
                     f"{me['test'] - a['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
                     + (" significant" if _excludes_zero(ci) else ""))
-            agree = sum(c["test_extended"].get("agrees_with_original", 0) for c in cells)
-            compared = sum(c["test_extended"].get("compared_with_original", 0) for c in cells)
             rows.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
                         f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] on {a['n_test']} "
                         f"| {', '.join(fmt(v) for v in a['per_seed'])} "
                         f"| {fmt(orig['test']) + ' on ' + str(orig['n_test']) if same else '-'} | {diff} "
-                        f"| {agree}/{compared} |")
+                        f"| {_agreement(cells)} |")
     return "\n".join(rows)
 
 
@@ -475,21 +479,53 @@ def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
     return "\n".join(lines + ["```"])
 
 
+def extended_ablation_table(records: list[dict[str, Any]]) -> str | None:
+    """Ablation variants on the larger test slice, each against its reference (TGD for ``dlpo-only-*``,
+    DLPO for ``dlpo-minus-*``) on the same seeds, with the paired 95% CI of the difference."""
+    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get("test_extended")
+                       and r["optimizer"].startswith(("dlpo-only-", "dlpo-minus-"))})
+    if not variants:
+        return None
+    rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: "
+            "paired 95% CI | instruction words | rebuilt program agrees |", "|---|---|---|---|---|---|---|---|"]
+    for task, name in variants:
+        seeds = {r["seed"] for r in records if r["task"] == task and r["optimizer"] == name and r.get("test_extended")}
+        ref_name = "tgd" if name.startswith("dlpo-only-") else "dlpo"
+        agg = aggregate([r for r in records if r["task"] == task and r["seed"] in seeds
+                         and r["optimizer"] in (name, ref_name)], "test_extended")
+        a, ref = agg[(task, name)], agg.get((task, ref_name))
+        if ref is None or ref["seeds"] != a["seeds"]:
+            ref_text, diff = f"{ref_name}: not scored on these seeds", "-"
+        else:
+            ci = paired_ci(a, ref)
+            ref_text = f"{ref_name} {fmt(ref['test'])}"
+            diff = "different slices" if ci is None else (f"{a['test'] - ref['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
+                                                         + (" significant" if _excludes_zero(ci) else ""))
+        rows.append(f"| {task} | {name} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
+                    f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] on {a['n_test']} | {ref_text} | {diff} "
+                    f"| {fmt_int(a['instruction_words'])} | {_agreement(a['cells'])} |")
+    return "\n".join(rows)
+
+
 def extended_parts(records: list[dict[str, Any]]) -> list[str]:
     """The README section of the re-scored larger test slices, if any cell has one."""
     table = extended_section(records)
     if table is None:
         return []
     commands = list(dict.fromkeys(r["test_extended"].get("command", "") for r in records if r.get("test_extended")))
-    return ["## The same final programs on a larger test slice", "",
-            "`python -m benchmarks.rescore` rebuilds each cell's final program from its recorded instructions (every "
-            "optimizer here returns 0 demos) and scores it on the first n examples of the same fixed test split; "
-            "nothing is optimized again and the validation scores are unchanged. The original test examples are the "
-            "first ones of the slice: the last column counts how many of them got the same score again (a check "
-            "that the rebuilt program is the one the optimizer returned; llama.cpp decoding is not bit-exact "
-            "across batch layouts, so a few flips are possible). Seeds are averaged per example as above; "
-            "the paired interval resamples examples.", "", table, "",
-            "```bash", *[as_module_command(c) for c in commands if c], "```", ""]
+    parts = ["## The same final programs on a larger test slice", "",
+             "`python -m benchmarks.rescore` rebuilds each cell's final program from its recorded instructions (every "
+             "optimizer here returns 0 demos) and scores it on the first n examples of the same fixed test split; "
+             "nothing is optimized again and the validation scores are unchanged. The original test examples are the "
+             "first ones of the slice: the last column counts how many of them got the same score again (a check "
+             "that the rebuilt program is the one the optimizer returned; llama.cpp decoding is not bit-exact "
+             "across batch layouts, so a few flips are possible). Seeds are averaged per example as above; "
+             "the paired interval resamples examples.", "", table, ""]
+    ablation = extended_ablation_table(records)
+    if ablation:
+        parts += ["The ablation variants on the same slice, each against its reference run on the same seeds:", "",
+                  ablation, ""]
+    return parts + ["```bash", *[as_module_command(c) for c in commands if c], "```", ""]
 
 
 def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:

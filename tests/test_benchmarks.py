@@ -246,6 +246,7 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
     assert report.as_module_command("/x/benchmarks/rescore.py --n-test 6") == "python -m benchmarks.rescore --n-test 6"
     report.build_report(tmp_path / "results", tmp_path / "README.md", tmp_path / "plots")
     assert "## The same final programs on a larger test slice" in (tmp_path / "README.md").read_text()
+    assert report.extended_ablation_table(load_results(tmp_path / "results")) is None
 
     # A rebuilt program that differs from the recorded one shows up as disagreement.
     path = tmp_path / "results" / "toy/reverse" / "dlpo" / "seed0.json"
@@ -274,3 +275,18 @@ def test_main_table_without_a_baseline_cell_shows_no_delta() -> None:
                            "wall_time_s": 60.0, "instruction_words": 44}}
     row = report.main_table(agg, ["t"], ["dlpo"]).splitlines()[-1]
     assert "| 44.0 | - | 50.0 |" in row and "nan" not in row
+
+
+def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same_seeds() -> None:
+    def cell(optimizer: str, seed: int, scores: list[float]) -> dict[str, Any]:
+        block = {"score": 100.0 * sum(scores) / len(scores), "per_example": scores, "n": len(scores)}
+        return {"status": "ok", "task": "t", "optimizer": optimizer, "seed": seed, "instruction_words": 5,
+                "val": {"score": 50.0}, "spend": {}, "wall_time_s": 1.0, "test": block,
+                "test_extended": {**block, "agrees_with_original": 3, "compared_with_original": 4}}
+    records = [cell("dlpo", 0, [1, 1, 1, 0]), cell("dlpo", 1, [0, 0, 0, 0]), cell("tgd", 0, [1, 0, 0, 0]),
+               cell("dlpo-minus-momentum", 0, [1, 1, 1, 1]), cell("dlpo-only-dropout", 0, [1, 1, 0, 0]),
+               cell("dlpo-only-annealing", 1, [1, 1, 0, 0])]
+    rows = {line.split(" | ")[1]: line for line in report.extended_ablation_table(records).splitlines()[2:]}
+    assert "| dlpo 75.0 | +25.0 [" in rows["dlpo-minus-momentum"]  # against dlpo seed 0 only, not the seed mean
+    assert "| tgd 25.0 | +25.0 [" in rows["dlpo-only-dropout"] and rows["dlpo-only-dropout"].endswith("| 3/4 |")
+    assert "tgd: not scored on these seeds" in rows["dlpo-only-annealing"]
