@@ -30,6 +30,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+EXTENDED = "test_extended"  # a cell's test block re-scored on a larger slice (benchmarks/rescore.py)
 
 
 # --------------------------------------------------------------------------------------------

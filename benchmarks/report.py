@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from .harness import bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
+from .harness import EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
 
@@ -171,18 +171,27 @@ def paired_note(me: dict[str, Any], other: dict[str, Any]) -> str:
     return f"; paired 95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}], {'significant' if _excludes_zero(ci) else 'not significant'}"
 
 
+def _paired_diff_text(me: dict[str, Any], other: dict[str, Any]) -> str:
+    """``+d.d [lo, hi]`` (and `` significant``) for ``me - other``, or why it cannot be paired."""
+    ci = paired_ci(me, other)
+    if ci is None:
+        return "different slices"
+    return f"{me['test'] - other['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]" + (" significant" if _excludes_zero(ci) else "")
+
+
 def _agreement(cells: list[dict[str, Any]]) -> str:
     """``agreed/compared`` summed over cells: re-scored original test examples that kept their score."""
-    agree = sum(c["test_extended"].get("agrees_with_original", 0) for c in cells)
-    return f"{agree}/{sum(c['test_extended'].get('compared_with_original', 0) for c in cells)}"
+    agree = sum(c[EXTENDED].get("agrees_with_original", 0) for c in cells)
+    return f"{agree}/{sum(c[EXTENDED].get('compared_with_original', 0) for c in cells)}"
 
 
-def extended_section(records: list[dict[str, Any]], subject: str = "dlpo") -> str | None:
-    """The main optimizers re-scored on a larger test slice (``test_extended``), with paired CIs vs ``subject``."""
-    agg = aggregate(records, "test_extended")
+def extended_section(records: list[dict[str, Any]], small: dict[tuple[str, str], dict[str, Any]],
+                     subject: str = "dlpo") -> str | None:
+    """The main optimizers re-scored on a larger test slice (``test_extended``), with paired CIs vs ``subject``;
+    ``small`` is :func:`aggregate` of the original test blocks, for comparison."""
+    agg = aggregate(records, EXTENDED)
     if not agg:
         return None
-    small = aggregate(records)
     rows = ["| task | optimizer | seeds | test % [95% CI] | test % per seed | same cells on the original test "
             f"| {subject} minus it: paired 95% CI | rebuilt program agrees with the recorded test scores |",
             "|---|---|---|---|---|---|---|---|"]
@@ -193,13 +202,7 @@ def extended_section(records: list[dict[str, Any]], subject: str = "dlpo") -> st
             cells = a["cells"]
             orig = small.get((task, opt))
             same = orig is not None and orig["seeds"] == a["seeds"]
-            if opt == subject or me is None:
-                diff = "-"
-            else:
-                ci = paired_ci(me, a)
-                diff = "different slices" if ci is None else (
-                    f"{me['test'] - a['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
-                    + (" significant" if _excludes_zero(ci) else ""))
+            diff = "-" if opt == subject or me is None else _paired_diff_text(me, a)
             rows.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
                         f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] on {a['n_test']} "
                         f"| {', '.join(fmt(v) for v in a['per_seed'])} "
@@ -482,37 +485,34 @@ def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
 def extended_ablation_table(records: list[dict[str, Any]]) -> str | None:
     """Ablation variants on the larger test slice, each against its reference (TGD for ``dlpo-only-*``,
     DLPO for ``dlpo-minus-*``) on the same seeds, with the paired 95% CI of the difference."""
-    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get("test_extended")
+    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get(EXTENDED)
                        and r["optimizer"].startswith(("dlpo-only-", "dlpo-minus-"))})
     if not variants:
         return None
     rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: "
             "paired 95% CI | instruction words | rebuilt program agrees |", "|---|---|---|---|---|---|---|---|"]
     for task, name in variants:
-        seeds = {r["seed"] for r in records if r["task"] == task and r["optimizer"] == name and r.get("test_extended")}
+        seeds = {r["seed"] for r in records if r["task"] == task and r["optimizer"] == name and r.get(EXTENDED)}
         ref_name = "tgd" if name.startswith("dlpo-only-") else "dlpo"
         agg = aggregate([r for r in records if r["task"] == task and r["seed"] in seeds
-                         and r["optimizer"] in (name, ref_name)], "test_extended")
+                         and r["optimizer"] in (name, ref_name)], EXTENDED)
         a, ref = agg[(task, name)], agg.get((task, ref_name))
         if ref is None or ref["seeds"] != a["seeds"]:
             ref_text, diff = f"{ref_name}: not scored on these seeds", "-"
         else:
-            ci = paired_ci(a, ref)
-            ref_text = f"{ref_name} {fmt(ref['test'])}"
-            diff = "different slices" if ci is None else (f"{a['test'] - ref['test']:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]"
-                                                         + (" significant" if _excludes_zero(ci) else ""))
+            ref_text, diff = f"{ref_name} {fmt(ref['test'])}", _paired_diff_text(a, ref)
         rows.append(f"| {task} | {name} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
                     f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] on {a['n_test']} | {ref_text} | {diff} "
                     f"| {fmt_int(a['instruction_words'])} | {_agreement(a['cells'])} |")
     return "\n".join(rows)
 
 
-def extended_parts(records: list[dict[str, Any]]) -> list[str]:
-    """The README section of the re-scored larger test slices, if any cell has one."""
-    table = extended_section(records)
+def extended_parts(records: list[dict[str, Any]], agg: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The README section of the re-scored larger test slices, if any cell has one (``agg``: :func:`aggregate`)."""
+    table = extended_section(records, agg)
     if table is None:
         return []
-    commands = list(dict.fromkeys(r["test_extended"].get("command", "") for r in records if r.get("test_extended")))
+    commands = list(dict.fromkeys(r[EXTENDED].get("command", "") for r in records if r.get(EXTENDED)))
     parts = ["## The same final programs on a larger test slice", "",
              "`python -m benchmarks.rescore` rebuilds each cell's final program from its recorded instructions (every "
              "optimizer here returns 0 demos) and scores it on the first n examples of the same fixed test split; "
@@ -564,7 +564,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "recorded separately in each cell file as `eval_spend`).", "",
              f"![test score vs metric calls]({rel(plot1)})", "",
              "## How much this grid can resolve", "", resolution(agg, tasks), "",
-             *extended_parts(records),
+             *extended_parts(records, agg),
              "## Where DLPO wins and loses", "", win_loss(agg, tasks), "",
              "## Metric calls to reach GEPA's validation score", "",
              "Can DLPO reach GEPA's final score with fewer metric calls? The validation score is the one every "

@@ -35,12 +35,12 @@ if __package__ in (None, ""):  # allow ``python benchmarks/rescore.py``
 
 import dspy  # noqa: E402
 
-from .harness import evaluate, load_results, write_json_atomic  # noqa: E402
+from dspy_dlpo.program import get_params, with_params  # noqa: E402
+
+from .harness import EXTENDED, evaluate, load_results, write_json_atomic  # noqa: E402
 from .run import DEFAULT_RESULTS, build_lm, code_version, load_cell_task, score_block  # noqa: E402
 
 logger = logging.getLogger("benchmarks.rescore")
-
-EXTENDED = "test_extended"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,15 +66,11 @@ def rebuild(task: Any, record: dict[str, Any]) -> dspy.Module:
     if record.get("demos"):
         raise ValueError(f"{record['task']} / {record['optimizer']} / seed {record['seed']} has "
                          f"{record['demos']} demos, which cell files do not store; it cannot be rebuilt")
-    program = task.make_program()
-    predictors = dict(program.named_predictors())
-    recorded = record["instructions"]
-    if set(recorded) != set(predictors):
+    program, recorded = task.make_program(), record["instructions"]
+    if set(recorded) != set(get_params(program)):
         raise ValueError(f"{record['task']} / {record['optimizer']} / seed {record['seed']}: recorded predictors "
-                         f"{sorted(recorded)} do not match the program's {sorted(predictors)}")
-    for name, predictor in predictors.items():
-        predictor.signature = predictor.signature.with_instructions(recorded[name])
-    return program
+                         f"{sorted(recorded)} do not match the program's {sorted(get_params(program))}")
+    return with_params(program, recorded)
 
 
 def agreement(original: list[float], rescored: list[float]) -> int:

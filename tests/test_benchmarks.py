@@ -239,7 +239,8 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
         assert block["agrees_with_original"] == block["compared_with_original"] == 4
         assert cells[name]["test"]["n"] == 4  # the original block is kept
     assert rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory) == []  # skips done cells
-    table = report.extended_section(load_results(tmp_path / "results"))
+    records = load_results(tmp_path / "results")
+    table = report.extended_section(records, report.aggregate(records))
     baseline_row = next(line for line in table.splitlines() if "| baseline |" in line)
     assert "0.0 [0.0, 0.0] on 6" in baseline_row and "| 0.0 on 4 |" in baseline_row
     assert "+100.0 [+100.0, +100.0] significant" in baseline_row and baseline_row.endswith("| 4/4 |")
