@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--auto", choices=("light", "medium", "heavy"))
     opt.add_argument("--max-metric-calls", type=int)
     opt.add_argument("--max-steps", type=int)
+    opt.add_argument("--patience", type=int, help="stop after N steps without a new best validation score")
     opt.add_argument("--batch-size", type=int, default=5)
     for name in STRATEGY_FLAGS:
         opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"batch_size": args.batch_size}
-    for key in ("auto", "max_metric_calls", "max_steps"):
+    for key in ("auto", "max_metric_calls", "max_steps", "patience"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     for name in STRATEGY_FLAGS:

@@ -43,6 +43,8 @@ class DLPOTeleprompter(Teleprompter):
             ``max_metric_calls`` or ``max_steps`` is given.
         max_metric_calls: budget in metric calls (one program run on one example, scored).
         max_steps: maximum number of steps (each step updates one predictor, round-robin).
+        patience: early stopping: end the run after this many consecutive steps without a new best
+            validation score, returning the unspent budget; None (default) runs until the budget.
         batch_size: minibatch size (default 5, as in TextGrad/GEPA-scale minibatches).
         num_threads: threads for evaluation.
         seed: seed of minibatches, dropout and annealing draws (same seed + deterministic LMs
@@ -66,7 +68,8 @@ class DLPOTeleprompter(Teleprompter):
     """
 
     def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
-                 max_metric_calls: int | None = None, max_steps: int | None = None, batch_size: int = 5,
+                 max_metric_calls: int | None = None, max_steps: int | None = None,
+                 patience: int | None = None, batch_size: int = 5,
                  num_threads: int = 1, seed: int = 0, log_dir: str | Path | None = None, progress: bool = True,
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
@@ -82,6 +85,7 @@ class DLPOTeleprompter(Teleprompter):
         self.metric, self.prompt_model, self.auto = metric, prompt_model, auto
         self.max_metric_calls = positive_int("max_metric_calls", max_metric_calls, allow_none=True)
         self.max_steps = positive_int("max_steps", max_steps, allow_none=True)
+        self.patience = positive_int("patience", patience, allow_none=True)
         self.batch_size = positive_int("batch_size", batch_size)
         self.num_threads = positive_int("num_threads", num_threads)
         self.seed = positive_int("seed", seed, minimum=0)
@@ -98,7 +102,7 @@ class DLPOTeleprompter(Teleprompter):
         """JSON-friendly configuration of this optimizer."""
         return {"metric": getattr(self.metric, "__name__", repr(self.metric)),
                 "prompt_model": getattr(self.prompt_model, "model", None), "auto": self.auto,
-                "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps,
+                "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
                 "strategies": [s.get_config() for s in self.strategies]}
@@ -122,6 +126,7 @@ class DLPOTeleprompter(Teleprompter):
         identity = self._identity(params, train, val)
         state = self._initial_state(params, identity)
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
+                               patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
                                log_dir=self.log_dir)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
@@ -145,7 +150,7 @@ class DLPOTeleprompter(Teleprompter):
 
     def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
         config = {k: v for k, v in self.get_params().items()
-                  if k not in ("max_metric_calls", "max_steps", "auto", "num_threads", "log_dir")}
+                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir")}
         return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
                 "trainset": fingerprint([example_key(e) for e in train]),
                 "valset": fingerprint([example_key(e) for e in val]), "config": fingerprint(config)}

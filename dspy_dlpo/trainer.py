@@ -39,6 +39,7 @@ class TrainerConfig:
     max_steps: int | None
     num_threads: int
     seed: int
+    patience: int | None = None
     rewrite_attempts: int = 3
     max_loss_chars: int = 900
     log_dir: Path | None = None
@@ -121,9 +122,15 @@ class Trainer:
             return "max_steps"
         if self.state.best_score >= 100.0:
             return "validation solved"
+        if self.config.patience is not None and self.steps_without_improvement() >= self.config.patience:
+            return "patience"
         if stop_requested(self.config.log_dir):
             return "stop file"
         return None
+
+    def steps_without_improvement(self) -> int:
+        """Steps taken since the best validation score was set (by the baseline or a step)."""
+        return self.state.step - (self.state.best_step + 1)
 
     def fit(self) -> RunState:
         """Run steps until a stop condition; returns the final state (best program inside)."""

@@ -182,3 +182,18 @@ def test_get_params_is_json_friendly():
     json.dumps(params)
     assert [s["name"] for s in params["strategies"]] == ["dropout", "momentum", "contrastive", "learning_rate",
                                                          "regularization", "annealing"]
+
+
+def test_patience_stops_early_and_returns_the_unspent_budget():
+    # each step asks for a critique then a rewrite; only the third step's rewrite (call 6) helps
+    def late(prompt, n):
+        return f"<instruction>{MAGIC}</instruction>" if n >= 6 else f"<instruction>Variant {n}.</instruction>"
+
+    _, stopped, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=2)
+    details = stopped.detailed_results
+    assert details["stop_reason"] == "patience" and details["steps"] == 2
+    assert details["spend"]["metric_calls"] == 8 + 2 * 8 < 60 and stopped.score == 0.0
+    # one more step of patience reaches the helpful rewrite
+    _, patient, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=3)
+    assert patient.detailed_results["stop_reason"] == "validation solved" and patient.score == 100.0
+    assert patient.detailed_results["steps"] == 3
