@@ -305,6 +305,44 @@ def reach_gepa_table(records: list[dict[str, Any]], runs: tuple[str, ...] = ("dl
     return "\n".join(rows) if len(rows) > 2 else "No task has both a GEPA and a DLPO cell."
 
 
+PATIENCES = (2, 3, 5)
+
+
+def patience_stop(record: dict[str, Any], patience: int) -> tuple[int, int, bool]:
+    """``(steps, metric calls, same final program)`` had the run used ``patience``.
+
+    Exact, not estimated: a DLPO step depends only on the state before it and on randomness derived
+    from (seed, step), so early stopping only cuts the recorded trial log short. The stop comes
+    before step t when t - (best step + 1) >= patience, as in ``Trainer.stop_reason``."""
+    d = record["details"]
+    logs = d.get("trial_logs") or []
+    best_step, best, calls = -1, d.get("initial_score"), record["val"]["n"]
+    for t, log in enumerate(logs):
+        if t - (best_step + 1) >= patience:
+            return t, calls, d.get("best_step") == best_step
+        if log.get("best_score") is not None and (best is None or log["best_score"] > best):
+            best_step, best = t, log["best_score"]
+        calls = log.get("metric_calls", calls)
+    return len(logs), calls, True
+
+
+def patience_table(records: list[dict[str, Any]], patiences: tuple[int, ...] = PATIENCES) -> str:
+    """Per DLPO-family cell: the steps and metric calls each patience would have used."""
+    rows = ["| task | optimizer | seed | steps, metric calls (best step) | "
+            + " | ".join(f"patience {k}" for k in patiences) + " |", "|---|---|---|---|" + "---|" * len(patiences)]
+    for r in records:
+        d = r.get("details") or {}
+        if r.get("status") != "ok" or "trial_logs" not in d or not d["trial_logs"]:
+            continue
+        cells = []
+        for k in patiences:
+            steps, calls, same = patience_stop(r, k)
+            cells.append(f"{steps}, {calls}" + ("" if same else " **worse program**"))
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {len(d['trial_logs'])}, "
+                    f"{d['trial_logs'][-1].get('metric_calls')} ({d.get('best_step')}) | {' | '.join(cells)} |")
+    return "\n".join(rows) if len(rows) > 2 else "No DLPO-family cell finished."
+
+
 def peer_budget_table(records: list[dict[str, Any]]) -> str:
     """How each peer's knobs were set from the budget, and the metric calls they really made."""
     rows = ["| task | optimizer | seed | budget | plan | metric calls counted | code |", "|---|---|---|---|---|---|---|"]
@@ -573,6 +611,13 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "rollouts that failed before reaching the metric, so it can only be higher than the harness count. "
              "A baseline that already matches GEPA's score counts as reached after the baseline validation.", "",
              reach_gepa_table(records), "",
+             "## Early stopping: what `patience` would have saved", "",
+             "DLPO's `patience=k` ends a run after k steps without a new best validation score. Replayed "
+             "from each run's trial log (exact: a step depends only on the state before it and on randomness "
+             "derived from the seed and the step number, so stopping early only cuts the log short). Each cell "
+             "gives the steps and metric calls the run would have used; **worse program** marks a cell where "
+             "the stop comes before the step that found the returned program.", "",
+             patience_table(records), "",
              "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
              "## How the budget was given to each optimizer", "",
              "`code`: the last commit that changed the code a cell ran on (`dspy_dlpo/` and the runner); "

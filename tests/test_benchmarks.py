@@ -291,3 +291,35 @@ def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same
     assert "| dlpo 75.0 | +25.0 [" in rows["dlpo-minus-momentum"]  # against dlpo seed 0 only, not the seed mean
     assert "| tgd 25.0 | +25.0 [" in rows["dlpo-only-dropout"] and rows["dlpo-only-dropout"].endswith("| 3/4 |")
     assert "tgd: not scored on these seeds" in rows["dlpo-only-annealing"]
+
+
+def test_patience_replay_matches_a_real_run_with_patience() -> None:
+    from dspy_dlpo import DLPOTeleprompter
+
+    data = reverse_examples()
+    # every rewrite ties at 0: no step ever sets a new best
+    def compile_with(**options: Any) -> dspy.Module:
+        optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: f"<instruction>Variant {n}.</instruction>")
+        with dspy.context(lm=reverse_task_lm()):
+            return DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_metric_calls=60, batch_size=4,
+                                    progress=False, **options).compile(dspy.Predict("question -> answer"),
+                                                                        trainset=data[:8], valset=data[8:])
+
+    def as_record(result: dspy.Module) -> dict[str, Any]:
+        return {"status": "ok", "task": "toy", "optimizer": "dlpo", "seed": 0, "val": {"n": 8},
+                "details": {**result.detailed_results, "trial_logs": result.trial_logs}}
+
+    full = as_record(compile_with())
+    assert full["details"]["steps"] == 5
+    for k in (2, 3):
+        stopped = compile_with(patience=k).detailed_results
+        assert report.patience_stop(full, k) == (stopped["steps"], stopped["spend"]["metric_calls"], True) == \
+            (k, 8 + 8 * k, True)
+    table = report.patience_table([full], patiences=(2, 9))
+    assert "| toy | dlpo | 0 | 5, 48 (-1) | 2, 24 | 5, 48 |" in table
+    # a best found at step 3 is lost by patience 3 (3 steps without a new best: the stop comes before step 3)
+    late = {**full, "details": {**full["details"], "best_step": 3, "initial_score": 0.0,
+                                "trial_logs": [{**log, "best_score": 50.0 if log["step"] >= 3 else 0.0}
+                                               for log in full["details"]["trial_logs"]]}}
+    assert report.patience_stop(late, 3) == (3, 32, False) and report.patience_stop(late, 4) == (5, 48, True)
+    assert "**worse program**" in report.patience_table([late], patiences=(2,))
