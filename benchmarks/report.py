@@ -23,6 +23,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
+from dspy_dlpo.trainer import out_of_patience  # noqa: E402
+
 from .harness import EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
@@ -312,13 +314,13 @@ def patience_stop(record: dict[str, Any], patience: int) -> tuple[int, int, bool
     """``(steps, metric calls, same final program)`` had the run used ``patience``.
 
     Exact, not estimated: a DLPO step depends only on the state before it and on randomness derived
-    from (seed, step), so early stopping only cuts the recorded trial log short. The stop comes
-    before step t when t - (best step + 1) >= patience, as in ``Trainer.stop_reason``."""
+    from (seed, step), so early stopping only cuts the recorded trial log short. The stop rule is the
+    trainer's own (:func:`dspy_dlpo.trainer.out_of_patience`)."""
     d = record["details"]
     logs = d.get("trial_logs") or []
     best_step, best, calls = -1, d.get("initial_score"), record["val"]["n"]
     for t, log in enumerate(logs):
-        if t - (best_step + 1) >= patience:
+        if out_of_patience(t, best_step, patience):
             return t, calls, d.get("best_step") == best_step
         if log.get("best_score") is not None and (best is None or log["best_score"] > best):
             best_step, best = t, log["best_score"]

@@ -45,6 +45,12 @@ class TrainerConfig:
     log_dir: Path | None = None
 
 
+def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
+    """Early stopping: True before ``step`` when ``patience`` steps have passed since ``best_step``
+    set the best validation score (-1: the baseline did)."""
+    return patience is not None and step - (best_step + 1) >= patience
+
+
 def _mean(rollouts: list[Rollout]) -> float:
     return sum(r.score for r in rollouts) / len(rollouts)
 
@@ -122,15 +128,11 @@ class Trainer:
             return "max_steps"
         if self.state.best_score >= 100.0:
             return "validation solved"
-        if self.config.patience is not None and self.steps_without_improvement() >= self.config.patience:
+        if out_of_patience(self.state.step, self.state.best_step, self.config.patience):
             return "patience"
         if stop_requested(self.config.log_dir):
             return "stop file"
         return None
-
-    def steps_without_improvement(self) -> int:
-        """Steps taken since the best validation score was set (by the baseline or a step)."""
-        return self.state.step - (self.state.best_step + 1)
 
     def fit(self) -> RunState:
         """Run steps until a stop condition; returns the final state (best program inside)."""
