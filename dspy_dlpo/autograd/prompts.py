@@ -41,6 +41,29 @@ Write the improved instruction. The model will read it exactly as you write it, 
 instruction: no sentence numbers, no commentary, no mention of scores, critiques or this process.
 Put it between <instruction> and </instruction>."""
 
+ADD_SENTENCE = """{system}
+
+The step being optimized: {role}
+
+Its current instruction:
+<current>
+{instruction}
+</current>
+
+Diagnosis of the current instruction:
+{gradient}
+{failure}
+Asked to rewrite the instruction, you returned it unchanged. Make a smaller move instead: write ONE
+new sentence to add at the end of the instruction. It must tell the model something the instruction
+does not say yet: a concrete, general rule that leads to the expected answer on inputs like these,
+without the names or numbers of any particular example.
+Put only that sentence between <sentence> and </sentence>."""
+
+FAILURE = """
+An input the program got wrong with this instruction:
+{loss}
+"""
+
 DIRECTIVE = "\nRule: {text}\n"
 
 RETRY = """{prompt}
