@@ -202,7 +202,7 @@ def test_patience_stops_early_and_returns_the_unspent_budget():
 def test_append_on_no_op_turns_unchanged_rewrites_into_one_added_sentence():
     # an optimizer LM that returns every instruction unchanged, but can name one sentence to add
     def stubborn(prompt, n):
-        if "<sentence> and </sentence>" in prompt:
+        if "<sentence>" in prompt:
             return f"<sentence>{MAGIC}</sentence>"
         current = prompt.split("one sentence per line:\n", 1)[1].split("\n\n", 1)[0]
         return f"<instruction>{current.removeprefix('[1] ')}</instruction>"
@@ -214,6 +214,6 @@ def test_append_on_no_op_turns_unchanged_rewrites_into_one_added_sentence():
     first = moved.trial_logs[0]
     assert first["outcome"] == "accepted" and first["appended"] is True and first["attempts"] == 2
     assert moved.score == 100.0 and moved.signature.instructions.endswith(" " + MAGIC)
-    fallback = next(p for p in optimizer.prompts if "<sentence> and </sentence>" in p)
+    fallback = next(p for p in optimizer.prompts if "<sentence>" in p)
     assert "Expected: " in fallback and "Program output: " in fallback   # a failing example is shown
     assert DLPOTeleprompter(exact_metric, append_on_no_op=True).get_params()["append_on_no_op"] is True

@@ -171,7 +171,7 @@ def test_append_on_no_op_asks_for_one_sentence_shown_a_failure():
     assert update.reason == "appended" and update.attempts == 3
     assert update.instruction == "Read the word. Answer. Spell the word backwards."
     fallback = seen[1][0]
-    assert "ONE\nnew sentence" in fallback and failure in fallback and INSTRUCTION in fallback
+    assert "write ONE new" in fallback and failure in fallback and INSTRUCTION in fallback
     assert "It never says to reverse." in fallback                    # the diagnosis
     assert "<instruction> and </instruction>" not in fallback
     assert "already in the instruction" in update.problems[1] and "already in the instruction" in seen[2][0]
@@ -193,3 +193,20 @@ def test_append_on_no_op_still_obeys_the_rules_and_keeps_a_clipped_rewrite():
     update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=2,
                             rollout_base=1, append_on_no_op=True, failure="x")
     assert update.reason == "clipped" and update.instruction == "Go on. Answer." and len(seen) == 2
+
+
+def test_append_accepts_a_bare_one_line_sentence_and_rejects_talk_about_the_program():
+    same = f"<instruction>{INSTRUCTION}</instruction>"
+    client, seen = scripted_client([same, "The program should provide guidance on reversing.",
+                                    '"Spell the word from its last letter to its first."'])
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1,
+                            append_on_no_op=True, failure="x")
+    assert update.reason == "appended"
+    assert update.instruction == "Read the word. Answer. Spell the word from its last letter to its first."
+    assert "talked about the program" in update.problems[1] and "talked about the program" in seen[2][0]
+    # a long untagged reply is not guessed at
+    client, _ = scripted_client([same, "Sure! Here is a sentence:\n\nReverse it.", "Reverse it. " * 40])
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1,
+                            append_on_no_op=True, failure="x")
+    assert update.instruction is None and update.problems[1:] == ["there was no sentence between <sentence> and "
+                                                                  "</sentence>."] * 2

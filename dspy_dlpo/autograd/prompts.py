@@ -53,11 +53,13 @@ Its current instruction:
 Diagnosis of the current instruction:
 {gradient}
 {failure}
-Asked to rewrite the instruction, you returned it unchanged. Make a smaller move instead: write ONE
-new sentence to add at the end of the instruction. It must tell the model something the instruction
-does not say yet: a concrete, general rule that leads to the expected answer on inputs like these,
-without the names or numbers of any particular example.
-Put only that sentence between <sentence> and </sentence>."""
+Asked to rewrite the instruction, you returned it unchanged, so take a smaller step: write ONE new
+sentence to add at the end of the instruction. Make it a command to the model, starting with a verb,
+that states a general rule or check which leads to the expected answer on inputs like this one. Do
+not repeat the instruction, do not talk about "the program" or "guidance", and do not use the names
+or numbers of this example.
+Answer in this format:
+<sentence>the new sentence</sentence>"""
 
 FAILURE = """
 An input the program got wrong with this instruction:

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
 from .prompts import ADD_SENTENCE, CLIPPED_HINT, DIRECTIVE, FAILURE, RETRY, UPDATE, render
-from .text import normalize, numbered, parse_tag
+from .text import normalize, numbered, parse_tag, split_sentences, word_count
 
+# An appended sentence must instruct the task model, not describe what "the program" should be told.
+_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance)\b", flags=re.IGNORECASE)
+MAX_APPENDED_WORDS = 60
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
@@ -67,14 +70,26 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
     return _vet(candidate, ctx, strategies, role)
 
 
+def _bare_sentence(reply: str) -> str:
+    """A reply without tags that is one short line (small LMs often drop the tags of a one-sentence
+    answer) is taken as the sentence; anything longer is not guessed at."""
+    text = reply.strip().strip('"')
+    if "\n" in text or "<" in text or len(split_sentences(text)) > 2 or word_count(text) > MAX_APPENDED_WORDS:
+        return ""
+    return text
+
+
 def _addition(reply: str | None, ctx: StepContext, strategies: list[Strategy],
               role: str = "") -> tuple[str | None, str, str]:
     """:func:`_vet` of the current instruction with the sentence in ``reply`` appended."""
     if reply is None:
         return None, "error", "the optimizer LM call failed"
-    sentence = clean_instruction(parse_tag(reply, "sentence") or "")
+    sentence = clean_instruction(parse_tag(reply, "sentence") or _bare_sentence(reply))
     if not sentence:
         return None, "unparseable", "there was no sentence between <sentence> and </sentence>."
+    if _ABOUT_THE_PROGRAM.search(sentence):
+        return None, "unparseable", ("the sentence talked about the program or about guidance; write a command "
+                                     "to the model itself, starting with a verb.")
     if normalize(sentence) in normalize(ctx.instruction):
         return None, "no-op", "that sentence is already in the instruction; write one that adds something new."
     return _vet(f"{ctx.instruction.rstrip()} {sentence}".strip(), ctx, strategies, role)
