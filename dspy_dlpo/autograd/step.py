@@ -10,14 +10,14 @@ from .client import OptimizerClient
 from .prompts import ADD_SENTENCE, CLIPPED_HINT, DIRECTIVE, FAILURE, RETRY, UPDATE, render
 from .text import normalize, numbered, parse_tag, split_sentences, word_count
 
-# An appended sentence must instruct the task model, not describe what "the program" should be told.
-_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance)\b", flags=re.IGNORECASE)
-MAX_APPENDED_WORDS = 60
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
          "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
          "the instruction should", "this instruction is", "the current instruction")  # critique wording
+# An appended sentence must instruct the task model, not describe what "the program" should be told.
+_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance)\b", flags=re.IGNORECASE)
+MAX_APPENDED_WORDS = 60
 
 
 @dataclass
