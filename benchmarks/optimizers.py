@@ -28,6 +28,7 @@ ALL_ON: dict[str, Any] = {"learning_rate": 4, "lr_decay": True, "dropout": 0.25,
                           "momentum": 3, "contrastive": True, "regularization": True}
 MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", "gepa", "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
+APPEND = "+append"  # suffix of a DLPO-family name: the same run with append_on_no_op=True
 DLPO_BATCH_SIZE = 5
 
 
@@ -79,15 +80,16 @@ def dlpo_flags(name: str) -> dict[str, Any]:
 
 
 def run_dlpo(setup: OptimizerSetup, name: str) -> Result:
-    """DLPO (or a strategy variant) with ``max_metric_calls`` = the budget."""
-    flags = dlpo_flags(name)
+    """DLPO (or a strategy variant, optionally ``+append``) with ``max_metric_calls`` = the budget."""
+    append = name.endswith(APPEND)
+    flags = dlpo_flags(name.removesuffix(APPEND))
     metric = CountingMetric(setup.metric, feedback=True)
     optimizer = DLPOTeleprompter(metric=metric, prompt_model=setup.optimizer_lm, max_metric_calls=setup.budget,
                                  batch_size=DLPO_BATCH_SIZE, num_threads=setup.threads, seed=setup.seed,
-                                 progress=False, **flags)
+                                 progress=False, append_on_no_op=append, **flags)
     program = optimizer.compile(setup.program, trainset=setup.trainset, valset=setup.valset)
     details = dict(program.detailed_results)
-    details.update(flags={k: v for k, v in flags.items()}, optimizer_reported_val=program.score,
+    details.update(flags={**flags, "append_on_no_op": append}, optimizer_reported_val=program.score,
                    metric_calls_counted=metric.calls,
                    trial_logs=[capped_log(r) for r in program.trial_logs])
     return program, details
@@ -218,18 +220,20 @@ def known_optimizers() -> tuple[str, ...]:
 
 
 def expand(names: list[str]) -> list[str]:
-    """Expand ``ablation`` (all 14 variants), ``ablation-only`` and ``ablation-minus``; check names."""
+    """Expand ``ablation`` (all 14 variants), ``ablation-only`` and ``ablation-minus``; check names
+    (a DLPO-family name may end in ``+append``)."""
     out: list[str] = []
     for name in names:
         if name == "ablation":
             out.extend(ABLATIONS)
         elif name in ("ablation-only", "ablation-minus"):
             out.extend(a for a in ABLATIONS if a.startswith(f"dlpo-{name.split('-')[1]}-"))
-        elif name in known_optimizers():
+        elif name in known_optimizers() or (name.endswith(APPEND) and name.removesuffix(APPEND) in
+                                            ("dlpo", "tgd", *ABLATIONS)):
             out.append(name)
         else:
             raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(known_optimizers())}, "
-                             "ablation, ablation-only, ablation-minus")
+                             f"ablation, ablation-only, ablation-minus, or a DLPO-family name + {APPEND!r}")
     return list(dict.fromkeys(out))
 
 

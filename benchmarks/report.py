@@ -253,14 +253,13 @@ def _step_story(log: dict[str, Any]) -> str:
     if log.get("val_score") is not None:
         text += f" (val {fmt(log['val_score'])})"
     marks = [f"{log['attempts'] - 1} re-ask{'s' if log['attempts'] > 2 else ''}"] if log.get("attempts", 1) > 1 else []
-    if log.get("clipped"):
-        marks.append("clipped")
+    marks += [mark for mark in ("clipped", "appended") if log.get(mark)]
     return text + (f" [{', '.join(marks)}]" if marks else "")
 
 
 def dlpo_diagnostics(records: list[dict[str, Any]]) -> str:
     """Steps, outcomes and stop reason of every DLPO-family run (from its trial logs)."""
-    rows = ["| task | optimizer | seed | steps: outcome (validation) [re-asks, clipping] | best step "
+    rows = ["| task | optimizer | seed | steps: outcome (validation) [re-asks, clipped or appended] | best step "
             "| stop reason | faults |", "|---|---|---|---|---|---|---|"]
     for r in records:
         d = r.get("details") or {}
@@ -358,8 +357,18 @@ def peer_budget_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def reference_of(name: str) -> str | None:
+    """The run a variant is compared with: ``<run>+append`` with ``<run>``, ``dlpo-only-*`` with TGD,
+    ``dlpo-minus-*`` with DLPO; None for the main optimizers."""
+    if name.endswith("+append"):
+        return name.removesuffix("+append")
+    if name.startswith("dlpo-only-"):
+        return "tgd"
+    return "dlpo" if name.startswith("dlpo-minus-") else None
+
+
 def ablation_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> str | None:
-    names = sorted({o for (_, o) in agg if o.startswith("dlpo-only-") or o.startswith("dlpo-minus-")})
+    names = sorted({o for (_, o) in agg if reference_of(o)})
     if not names:
         return None
     rows = ["| task | variant | test % [95% CI] | Δ test vs reference | val % | Δ val vs reference | metric calls "
@@ -369,7 +378,7 @@ def ablation_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str])
             a = agg.get((task, name))
             if a is None:
                 continue
-            ref_name = "tgd" if name.startswith("dlpo-only-") else "dlpo"
+            ref_name = reference_of(name)
             ref = agg.get((task, ref_name))
             dt = f"{a['test'] - ref['test']:+.1f} vs {ref_name}" if ref else "-"
             dv = f"{a['val'] - ref['val']:+.1f} vs {ref_name}" if ref else "-"
@@ -523,17 +532,16 @@ def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
 
 
 def extended_ablation_table(records: list[dict[str, Any]]) -> str | None:
-    """Ablation variants on the larger test slice, each against its reference (TGD for ``dlpo-only-*``,
-    DLPO for ``dlpo-minus-*``) on the same seeds, with the paired 95% CI of the difference."""
-    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get(EXTENDED)
-                       and r["optimizer"].startswith(("dlpo-only-", "dlpo-minus-"))})
+    """Variants on the larger test slice, each against its reference (:func:`reference_of`) on the same
+    seeds, with the paired 95% CI of the difference."""
+    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get(EXTENDED) and reference_of(r["optimizer"])})
     if not variants:
         return None
     rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: "
             "paired 95% CI | instruction words | rebuilt program agrees |", "|---|---|---|---|---|---|---|---|"]
     for task, name in variants:
         seeds = {r["seed"] for r in records if r["task"] == task and r["optimizer"] == name and r.get(EXTENDED)}
-        ref_name = "tgd" if name.startswith("dlpo-only-") else "dlpo"
+        ref_name = reference_of(name)
         agg = aggregate([r for r in records if r["task"] == task and r["seed"] in seeds
                          and r["optimizer"] in (name, ref_name)], EXTENDED)
         a, ref = agg[(task, name)], agg.get((task, ref_name))
@@ -563,7 +571,8 @@ def extended_parts(records: list[dict[str, Any]], agg: dict[tuple[str, str], dic
              "the paired interval resamples examples.", "", table, ""]
     ablation = extended_ablation_table(records)
     if ablation:
-        parts += ["The ablation variants on the same slice, each against its reference run on the same seeds:", "",
+        parts += ["The ablation and `+append` variants on the same slice, each against its reference run on the same "
+                  "seeds:", "",
                   ablation, ""]
     return parts + ["```bash", *[as_module_command(c) for c in commands if c], "```", ""]
 
@@ -574,7 +583,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
     agg = aggregate(records)
     tasks = sorted({r["task"] for r in records})
     optimizers = order_optimizers({r["optimizer"] for r in records})
-    main_opts = [o for o in optimizers if not o.startswith("dlpo-")]
+    main_opts = [o for o in optimizers if not reference_of(o)]
     rel = lambda p: Path(p).resolve().relative_to(out.parent.resolve()) if Path(p).resolve().is_relative_to(out.parent.resolve()) else p  # noqa: E731
     plot1 = plots_dir / "score_vs_metric_calls.png"
     if agg:
@@ -629,7 +638,9 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              missing_cells(records, tasks), ""]
     ablation = ablation_table(agg, tasks)
     if ablation:
-        parts += ["## Ablation: add one strategy to vanilla TGD, remove one from full DLPO", "", ablation, "",
+        parts += ["## Ablation: add one strategy to vanilla TGD, remove one from full DLPO", "",
+                  "`<run>+append` rows are `<run>` with `append_on_no_op=True` (an unchanged rewrite is followed by "
+                  "asks for one sentence to append), compared with `<run>`.", "", ablation, "",
                   f"![ablation]({rel(plot2)})" if has_ablation else "", ""]
     overhead = overhead_section(results_dir)
     if overhead:

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--max-steps", type=int)
     opt.add_argument("--patience", type=int, help="stop after N steps without a new best validation score")
     opt.add_argument("--batch-size", type=int, default=5)
+    opt.add_argument("--append-on-no-op", action="store_true",
+                     help="when a rewrite comes back unchanged, ask for one sentence to append instead")
     for name in STRATEGY_FLAGS:
         opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
     for split in ("train", "val", "test"):
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"batch_size": args.batch_size}
+    options: dict[str, Any] = {"batch_size": args.batch_size, "append_on_no_op": args.append_on_no_op}
     for key in ("auto", "max_metric_calls", "max_steps", "patience"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)

@@ -65,6 +65,9 @@ class DLPOTeleprompter(Teleprompter):
             (``max_words`` for a hard cap), or False.
         strategies: extra user strategies (subclasses of ``dspy_dlpo.Strategy``).
         rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
+        append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
+            one new sentence to append (shown an example the program got wrong) instead of re-asking
+            for a whole rewrite. Off by default: measured in ``benchmarks/README.md``.
     """
 
     def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
@@ -74,7 +77,7 @@ class DLPOTeleprompter(Teleprompter):
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 append_on_no_op: bool = False, callbacks: Sequence[Callback] = ()) -> None:
         super().__init__()
         check_metric(metric)
         check_lm("prompt_model", prompt_model)
@@ -90,6 +93,9 @@ class DLPOTeleprompter(Teleprompter):
         self.num_threads = positive_int("num_threads", num_threads)
         self.seed = positive_int("seed", seed, minimum=0)
         self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
+        if not isinstance(append_on_no_op, bool):
+            raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
+        self.append_on_no_op = append_on_no_op
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.progress = bool(progress)
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
@@ -105,7 +111,7 @@ class DLPOTeleprompter(Teleprompter):
                 "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
-                "strategies": [s.get_config() for s in self.strategies]}
+                "append_on_no_op": self.append_on_no_op, "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
                 valset: list[dspy.Example] | None = None) -> dspy.Module:
@@ -128,7 +134,7 @@ class DLPOTeleprompter(Teleprompter):
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                                patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
-                               log_dir=self.log_dir)
+                               append_on_no_op=self.append_on_no_op, log_dir=self.log_dir)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
         trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
                           strategies=self.strategies, config=config, state=state, identity=identity,

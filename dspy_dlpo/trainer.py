@@ -41,6 +41,7 @@ class TrainerConfig:
     seed: int
     patience: int | None = None
     rewrite_attempts: int = 3
+    append_on_no_op: bool = False
     max_loss_chars: int = 900
     log_dir: Path | None = None
 
@@ -217,6 +218,7 @@ class Trainer:
         role = describe_role(self.program, ctx.param)
         losses = [loss_text(r, i + 1, param=ctx.param, multi_predictor=len(self.names) > 1,
                             max_chars=self.config.max_loss_chars) for i, r in enumerate(ctx.rollouts)]
+        worst = losses[min(range(len(losses)), key=lambda i: ctx.rollouts[i].score)]  # for a no-op fallback
         for strategy in self.strategies:
             losses = strategy.shape_losses(ctx, losses)
         solved = sum(r.score >= 1.0 for r in ctx.rollouts)
@@ -229,14 +231,15 @@ class Trainer:
             return
         rollout_base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout").randrange(1, 10**9)
         update = propose_update(self.client, ctx, role=role, strategies=self.strategies,
-                                attempts=self.config.rewrite_attempts, rollout_base=rollout_base)
+                                attempts=self.config.rewrite_attempts, rollout_base=rollout_base,
+                                append_on_no_op=self.config.append_on_no_op, failure=worst)
         record.update(attempts=update.attempts, problems=update.problems, frozen=ctx.scratch.get("frozen", []),
                       directives=update.directives)
         if update.instruction is None:
             self.state.count_fault(f"update_{update.reason}")
             record.update(outcome=update.reason, reason=update.problems[-1] if update.problems else update.reason)
             return
-        record["clipped"] = update.reason == "clipped"
+        record["clipped"], record["appended"] = update.reason == "clipped", update.reason == "appended"
         self._accept_or_reject(ctx, record, pairs, update.instruction)
 
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],

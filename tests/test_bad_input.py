@@ -29,6 +29,7 @@ CONSTRUCTOR_CASES = [
     ({"max_steps": 0}, ValueError, "max_steps must be an int >= 1, got 0"),
     ({"patience": 0}, ValueError, "patience must be an int >= 1, got 0"),
     ({"patience": 2.5}, TypeError, "patience must be an int >= 1, got float 2.5"),
+    ({"append_on_no_op": "yes"}, TypeError, "append_on_no_op must be True or False, got 'yes'"),
     ({"batch_size": 2.5}, TypeError, "batch_size must be an int >= 1, got float 2.5"),
     ({"num_threads": 0}, ValueError, "num_threads must be an int >= 1, got 0"),
     ({"seed": -1}, ValueError, "seed must be an int >= 0, got -1"),

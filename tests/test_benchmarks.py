@@ -109,6 +109,13 @@ def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
     assert len(load_results(tmp_path / "results")) == 3
 
 
+def test_append_variant_runs_with_the_fallback_on(tmp_path: Path) -> None:
+    _, (record,) = _grid(tmp_path, ["tgd+append"])
+    assert record["status"] == "ok" and record["optimizer"] == "tgd+append"
+    assert record["details"]["flags"]["append_on_no_op"] is True and not record["details"]["flags"]["dropout"]
+    assert (tmp_path / "results" / "toy/reverse" / "tgd+append" / "seed0.json").exists()
+
+
 def test_bootstrap_ci_is_fixed_and_sane() -> None:
     assert bootstrap_ci([1.0] * 10) == (100.0, 100.0)
     scores = [1.0, 0.0] * 15
@@ -187,8 +194,11 @@ def test_budget_mapping_and_variants() -> None:
     assert dlpo_flags("dlpo-only-momentum")["momentum"] == 3 and not dlpo_flags("dlpo-only-momentum")["dropout"]
     assert dlpo_flags("dlpo-minus-dropout")["dropout"] is False and dlpo_flags("dlpo-minus-dropout")["momentum"]
     assert len(expand(["ablation"])) == 14
-    with pytest.raises(ValueError):
-        expand(["nope"])
+    assert expand(["dlpo+append", "tgd+append", "dlpo-minus-momentum+append"]) == \
+        ["dlpo+append", "tgd+append", "dlpo-minus-momentum+append"]
+    for bad in ("nope", "gepa+append", "dlpo+append+append"):
+        with pytest.raises(ValueError, match="unknown optimizer"):
+            expand([bad])
 
 
 def test_predict_variant_of_a_task() -> None:
@@ -286,11 +296,14 @@ def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same
                 "test_extended": {**block, "agrees_with_original": 3, "compared_with_original": 4}}
     records = [cell("dlpo", 0, [1, 1, 1, 0]), cell("dlpo", 1, [0, 0, 0, 0]), cell("tgd", 0, [1, 0, 0, 0]),
                cell("dlpo-minus-momentum", 0, [1, 1, 1, 1]), cell("dlpo-only-dropout", 0, [1, 1, 0, 0]),
-               cell("dlpo-only-annealing", 1, [1, 1, 0, 0])]
+               cell("dlpo-only-annealing", 1, [1, 1, 0, 0]), cell("tgd+append", 0, [0, 0, 0, 0])]
     rows = {line.split(" | ")[1]: line for line in report.extended_ablation_table(records).splitlines()[2:]}
     assert "| dlpo 75.0 | +25.0 [" in rows["dlpo-minus-momentum"]  # against dlpo seed 0 only, not the seed mean
     assert "| tgd 25.0 | +25.0 [" in rows["dlpo-only-dropout"] and rows["dlpo-only-dropout"].endswith("| 3/4 |")
     assert "tgd: not scored on these seeds" in rows["dlpo-only-annealing"]
+    assert "| tgd 25.0 | -25.0 [" in rows["tgd+append"]                 # +append against the same run without it
+    assert [report.reference_of(n) for n in ("dlpo+append", "dlpo-only-x", "dlpo-minus-x", "dlpo", "gepa")] == \
+        ["dlpo", "tgd", "dlpo", None, None]
 
 
 def test_patience_replay_matches_a_real_run_with_patience() -> None:

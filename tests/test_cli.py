@@ -21,7 +21,7 @@ def test_optimize_writes_program_report_and_table(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: reverse_task_lm() if spec == "task"
                         else optimizer.lm())
     code = cli.main(["optimize", "--task", "toy", "--model", "task", "--optimizer-model", "opt", "--max-steps", "2",
-                     "--patience", "2", "--batch-size", "3", "--threads", "1", "--no-dropout", "--out", str(tmp_path), "--quiet"])
+                     "--patience", "2", "--batch-size", "3", "--threads", "1", "--no-dropout", "--append-on-no-op", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     out = capsys.readouterr().out
     assert "validation score" in out and "test score" in out and MAGIC in out
@@ -29,6 +29,7 @@ def test_optimize_writes_program_report_and_table(tmp_path, monkeypatch, capsys)
     assert report["before"]["test"] == 0.0 and report["after"]["test"] == 100.0
     assert report["after"]["val"] == 100.0 and report["spend"]["metric_calls"] > 0
     assert report["options"]["patience"] == 2 and report["options"]["max_steps"] == 2
+    assert report["options"]["append_on_no_op"] is True
     assert [s["name"] for s in report["options"]["strategies"]] == ["momentum", "contrastive", "learning_rate",
                                                                     "regularization", "annealing"]
     saved = dspy.Predict("question -> answer")

@@ -197,3 +197,23 @@ def test_patience_stops_early_and_returns_the_unspent_budget():
     _, patient, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=3)
     assert patient.detailed_results["stop_reason"] == "validation solved" and patient.score == 100.0
     assert patient.detailed_results["steps"] == 3
+
+
+def test_append_on_no_op_turns_unchanged_rewrites_into_one_added_sentence():
+    # an optimizer LM that returns every instruction unchanged, but can name one sentence to add
+    def stubborn(prompt, n):
+        if "<sentence>" in prompt:
+            return f"<sentence>{MAGIC}</sentence>"
+        current = prompt.split("one sentence per line:\n", 1)[1].split("\n\n", 1)[0]
+        return f"<instruction>{current.removeprefix('[1] ')}</instruction>"
+
+    _, stuck, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=stubborn), max_steps=2)
+    assert stuck.score == 0.0 and [log["outcome"] for log in stuck.trial_logs] == ["no-op", "no-op"]
+    _, moved, optimizer = compile_reverse(optimizer=ScriptedOptimizer(rewrite=stubborn), max_steps=2,
+                                          append_on_no_op=True)
+    first = moved.trial_logs[0]
+    assert first["outcome"] == "accepted" and first["appended"] is True and first["attempts"] == 2
+    assert moved.score == 100.0 and moved.signature.instructions.endswith(" " + MAGIC)
+    fallback = next(p for p in optimizer.prompts if "<sentence>" in p)
+    assert "Expected: " in fallback and "Program output: " in fallback   # a failing example is shown
+    assert DLPOTeleprompter(exact_metric, append_on_no_op=True).get_params()["append_on_no_op"] is True

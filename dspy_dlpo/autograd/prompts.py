@@ -41,6 +41,31 @@ Write the improved instruction. The model will read it exactly as you write it, 
 instruction: no sentence numbers, no commentary, no mention of scores, critiques or this process.
 Put it between <instruction> and </instruction>."""
 
+ADD_SENTENCE = """{system}
+
+The step being optimized: {role}
+
+Its current instruction:
+<current>
+{instruction}
+</current>
+
+Diagnosis of the current instruction:
+{gradient}
+{failure}
+Asked to rewrite the instruction, you returned it unchanged, so take a smaller step: write ONE new
+sentence to add at the end of the instruction. Make it a command to the model, starting with a verb,
+that states a general rule or check which leads to the expected answer on inputs like this one. Do
+not repeat the instruction, do not talk about "the program" or "guidance", and do not use the names
+or numbers of this example.
+Answer in this format:
+<sentence>the new sentence</sentence>"""
+
+FAILURE = """
+An input the program got wrong with this instruction:
+{loss}
+"""
+
 DIRECTIVE = "\nRule: {text}\n"
 
 RETRY = """{prompt}

@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
-from .prompts import CLIPPED_HINT, DIRECTIVE, RETRY, UPDATE, render
-from .text import normalize, numbered, parse_tag
+from .prompts import ADD_SENTENCE, CLIPPED_HINT, DIRECTIVE, FAILURE, RETRY, UPDATE, render
+from .text import normalize, numbered, parse_tag, split_sentences, word_count
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
          "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
          "the instruction should", "this instruction is", "the current instruction")  # critique wording
+# An appended sentence must instruct the task model, not describe what "the program" should be told.
+_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance)\b", flags=re.IGNORECASE)
+MAX_APPENDED_WORDS = 60
 
 
 @dataclass
@@ -33,18 +36,10 @@ def clean_instruction(text: str) -> str:
     return _NUMBER_PREFIX.sub("", text).strip()
 
 
-def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
-             role: str = "") -> tuple[str | None, str, str]:
-    """``(instruction, kind, message)``: kind is "ok", "error", "unparseable", "no-op" or "clipped"
-    (a rule was broken; the instruction is returned so that it can be projected)."""
-    if reply is None:
-        return None, "error", "the optimizer LM call failed"
-    parsed = parse_tag(reply, "instruction")
-    if parsed is None:
-        return None, "unparseable", "there was no text between <instruction> and </instruction>."
-    candidate = clean_instruction(parsed)
-    if not candidate:
-        return None, "unparseable", "the instruction between the tags was empty."
+def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str) -> tuple[str | None, str, str]:
+    """``(instruction, kind, message)`` for a parsed rewrite: kind is "ok", "unparseable" (it talks
+    about the optimization), "no-op" or "clipped" (a rule was broken; the instruction is returned
+    so that it can be projected)."""
     leaked = [phrase for phrase in _META if phrase in candidate.lower()]
     if len(role.split()) >= 3 and normalize(role) in normalize(candidate):  # the step description
         leaked.append(role)
@@ -61,6 +56,45 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
     return candidate, "ok", ""
 
 
+def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
+             role: str = "") -> tuple[str | None, str, str]:
+    """:func:`_vet` of the rewrite in ``reply`` ("error" when the call failed)."""
+    if reply is None:
+        return None, "error", "the optimizer LM call failed"
+    parsed = parse_tag(reply, "instruction")
+    if parsed is None:
+        return None, "unparseable", "there was no text between <instruction> and </instruction>."
+    candidate = clean_instruction(parsed)
+    if not candidate:
+        return None, "unparseable", "the instruction between the tags was empty."
+    return _vet(candidate, ctx, strategies, role)
+
+
+def _bare_sentence(reply: str) -> str:
+    """A reply without tags that is one short line (small LMs often drop the tags of a one-sentence
+    answer) is taken as the sentence; anything longer is not guessed at."""
+    text = reply.strip().strip('"')
+    if "\n" in text or "<" in text or len(split_sentences(text)) > 2 or word_count(text) > MAX_APPENDED_WORDS:
+        return ""
+    return text
+
+
+def _addition(reply: str | None, ctx: StepContext, strategies: list[Strategy],
+              role: str = "") -> tuple[str | None, str, str]:
+    """:func:`_vet` of the current instruction with the sentence in ``reply`` appended."""
+    if reply is None:
+        return None, "error", "the optimizer LM call failed"
+    sentence = clean_instruction(parse_tag(reply, "sentence") or _bare_sentence(reply))
+    if not sentence:
+        return None, "unparseable", "there was no sentence between <sentence> and </sentence>."
+    if _ABOUT_THE_PROGRAM.search(sentence):
+        return None, "unparseable", ("the sentence talked about the program or about guidance; write a command "
+                                     "to the model itself, starting with a verb.")
+    if normalize(sentence) in normalize(ctx.instruction):
+        return None, "no-op", "that sentence is already in the instruction; write one that adds something new."
+    return _vet(f"{ctx.instruction.rstrip()} {sentence}".strip(), ctx, strategies, role)
+
+
 def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> str | None:
     """``candidate`` clipped by every strategy that can (learning rate: keep the first k edits), if
     the result then passes every check and still changes the instruction; else None."""
@@ -74,7 +108,8 @@ def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> st
 
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
-                   attempts: int, rollout_base: int) -> Update:
+                   attempts: int, rollout_base: int, append_on_no_op: bool = False,
+                   failure: str | None = None) -> Update:
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
@@ -84,19 +119,32 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     projected onto the rules (:meth:`Strategy.clip`; the learning rate keeps its first k sentence
     edits) and returned with reason "clipped"; if no projection satisfies every rule, the update is
     rejected and the last problem names the outcome ("unparseable", "no-op", "clipped" or "error").
+
+    With ``append_on_no_op``, a no-op rewrite (a small LM returns the instruction unchanged when the
+    diagnosis repeats what it already says) turns the remaining attempts into asks for the smallest
+    possible step: one new sentence to append, written after seeing ``failure`` (the loss text of an
+    example the program got wrong). Such an update has reason "appended".
     """
     rules = {s.name: texts for s in strategies if (texts := s.directives(ctx))}
     directives = "".join(render(DIRECTIVE, text=d) for texts in rules.values() for d in texts)
     prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
                     directives=directives)
+    fallback = render(ADD_SENTENCE, role=role, instruction=ctx.instruction or "(empty)", gradient=ctx.gradient,
+                      failure=render(FAILURE, loss=failure) if failure else "")
     problems: list[str] = []
     kind, violating, projected = "error", None, None
+    appending = fallback_sent = False
     for attempt in range(attempts):
-        text = prompt if attempt == 0 else render(RETRY, prompt=prompt, problem=problems[-1])
+        if appending and not fallback_sent:
+            text, fallback_sent = fallback, True
+        elif attempt == 0:
+            text = prompt
+        else:
+            text = render(RETRY, prompt=fallback if appending else prompt, problem=problems[-1])
         reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
-        candidate, kind, message = _problem(reply, ctx, strategies, role)
+        candidate, kind, message = (_addition if appending else _problem)(reply, ctx, strategies, role)
         if kind == "ok":
-            return Update(candidate, "ok", attempt + 1, problems, rules)
+            return Update(candidate, "appended" if appending else "ok", attempt + 1, problems, rules)
         broken_twice = kind == "clipped" and violating is not None  # retried once with the stricter message
         if kind == "clipped" and not broken_twice:
             violating, projected = candidate, _project(candidate, ctx, strategies)
@@ -105,6 +153,8 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
         problems.append(message)
         if kind == "error" or broken_twice:
             break
+        # the fallback, unless a clipped rewrite is already there to fall back on
+        appending = appending or (append_on_no_op and kind == "no-op" and violating is None)
     if projected is not None:
         return Update(projected, "clipped", len(problems), problems, rules)
     return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems,
