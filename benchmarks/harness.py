@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 EXTENDED = "test_extended"  # a cell's test block re-scored on a larger slice (benchmarks/rescore.py)
+APPEND = "+append"  # suffix of a DLPO-family optimizer name: the same run with append_on_no_op=True
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import dspy
 
 from dspy_dlpo import DLPOTeleprompter
 
-from .harness import CountingMetric
+from .harness import APPEND, CountingMetric
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ ALL_ON: dict[str, Any] = {"learning_rate": 4, "lr_decay": True, "dropout": 0.25,
                           "momentum": 3, "contrastive": True, "regularization": True}
 MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", "gepa", "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
-APPEND = "+append"  # suffix of a DLPO-family name: the same run with append_on_no_op=True
 DLPO_BATCH_SIZE = 5
 
 

@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 
 from dspy_dlpo.trainer import out_of_patience  # noqa: E402
 
-from .harness import EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
+from .harness import APPEND, EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
 
@@ -360,8 +360,8 @@ def peer_budget_table(records: list[dict[str, Any]]) -> str:
 def reference_of(name: str) -> str | None:
     """The run a variant is compared with: ``<run>+append`` with ``<run>``, ``dlpo-only-*`` with TGD,
     ``dlpo-minus-*`` with DLPO; None for the main optimizers."""
-    if name.endswith("+append"):
-        return name.removesuffix("+append")
+    if name.endswith(APPEND):
+        return name.removesuffix(APPEND)
     if name.startswith("dlpo-only-"):
         return "tgd"
     return "dlpo" if name.startswith("dlpo-minus-") else None
@@ -534,7 +534,8 @@ def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
 def extended_ablation_table(records: list[dict[str, Any]]) -> str | None:
     """Variants on the larger test slice, each against its reference (:func:`reference_of`) on the same
     seeds, with the paired 95% CI of the difference."""
-    variants = sorted({(r["task"], r["optimizer"]) for r in records if r.get(EXTENDED) and reference_of(r["optimizer"])})
+    variants = sorted({(r["task"], r["optimizer"]) for r in records
+                       if r.get(EXTENDED) and reference_of(r["optimizer"])})
     if not variants:
         return None
     rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: "

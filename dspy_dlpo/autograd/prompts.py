@@ -7,7 +7,8 @@ SYSTEM = (
     "Each instruction is read by a model that performs one step of the program."
 )
 
-GRADIENT = """{system}
+# The opening of the prompts that show the current instruction whole (critique, one-sentence step).
+_STEP_AND_INSTRUCTION = """{system}
 
 The step being optimized: {role}
 
@@ -15,7 +16,9 @@ Its current instruction:
 <current>
 {instruction}
 </current>
+"""
 
+GRADIENT = _STEP_AND_INSTRUCTION + """
 The program was run on {count} training examples; {solved} of them received full marks. For each one
 you see the input, the expected answer, what the program produced, and the grader's feedback:
 
@@ -41,15 +44,7 @@ Write the improved instruction. The model will read it exactly as you write it, 
 instruction: no sentence numbers, no commentary, no mention of scores, critiques or this process.
 Put it between <instruction> and </instruction>."""
 
-ADD_SENTENCE = """{system}
-
-The step being optimized: {role}
-
-Its current instruction:
-<current>
-{instruction}
-</current>
-
+ADD_SENTENCE = _STEP_AND_INSTRUCTION + """
 Diagnosis of the current instruction:
 {gradient}
 {failure}
