@@ -306,6 +306,25 @@ def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same
         ["dlpo", "tgd", "dlpo", None, None]
 
 
+def test_win_loss_uses_a_tasks_larger_slice_only_when_every_optimizer_has_it() -> None:
+    def cell(task: str, optimizer: str, small: list[float], large: list[float] | None) -> dict[str, Any]:
+        block = lambda xs: {"score": 100.0 * sum(xs) / len(xs), "per_example": xs, "n": len(xs)}  # noqa: E731
+        record = {"status": "ok", "task": task, "optimizer": optimizer, "seed": 0, "instruction_words": 5,
+                  "val": {"score": 50.0}, "spend": {}, "wall_time_s": 1.0, "test": block(small)}
+        return {**record, "test_extended": block(large)} if large else record
+    records = [cell("a", "dlpo", [1, 0], [1] * 40), cell("a", "gepa", [1, 0], [0] * 40),
+               cell("b", "dlpo", [1, 1], [1] * 40), cell("b", "gepa", [0, 0], None)]
+    tasks = ["a", "b"]
+    agg = report.largest_slice(report.aggregate(records), report.aggregate(records, "test_extended"), tasks)
+    assert agg[("a", "dlpo")]["n_test"] == 40 and agg[("b", "gepa")]["n_test"] == 2
+    text = report.win_loss(agg, tasks)
+    wins = text.split("### Where dlpo wins")[1].split("###")[0]
+    assert "**a**: dlpo 100.0 vs gepa 0.0 on 40 test examples (+100.0 points; paired 95% CI [+100.0, +100.0], " \
+        "significant)" in wins
+    assert "**b**: dlpo 100.0 vs gepa 0.0 on 2 test examples" in wins   # b keeps its original split for both
+    assert "**a**" not in text.split("### Ties")[1].split("###")[0]     # on the 2-example split, a was a tie
+
+
 def test_patience_replay_matches_a_real_run_with_patience() -> None:
     from dspy_dlpo import DLPOTeleprompter
 
