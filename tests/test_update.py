@@ -198,12 +198,14 @@ def test_append_on_no_op_still_obeys_the_rules_and_keeps_a_clipped_rewrite():
 def test_append_accepts_a_bare_one_line_sentence_and_rejects_talk_about_the_program():
     same = f"<instruction>{INSTRUCTION}</instruction>"
     client, seen = scripted_client([same, "The program should provide guidance on reversing.",
+                                    "<sentence>The new sentence should state that the word is reversed.</sentence>",
                                     '"Spell the word from its last letter to its first."'])
-    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1,
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=4, rollout_base=1,
                             append_on_no_op=True, failure="x")
     assert update.reason == "appended"
     assert update.instruction == "Read the word. Answer. Spell the word from its last letter to its first."
     assert "talked about the program" in update.problems[1] and "talked about the program" in seen[2][0]
+    assert "about itself" in update.problems[2] and len(seen) == 4
     # a long untagged reply is not guessed at
     client, _ = scripted_client([same, "Sure! Here is a sentence:\n\nReverse it.", "Reverse it. " * 40])
     update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1,

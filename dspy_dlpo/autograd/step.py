@@ -15,8 +15,9 @@ _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
          "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
          "the instruction should", "this instruction is", "the current instruction")  # critique wording
-# An appended sentence must instruct the task model, not describe what "the program" should be told.
-_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance)\b", flags=re.IGNORECASE)
+# An appended sentence must instruct the task model, not describe what "the program" should be told or what
+# "the new sentence" should say (the 1.5B wrote both on logical deduction).
+_ABOUT_THE_PROGRAM = re.compile(r"\b(the program|guidance|(new|this) sentence)\b", flags=re.IGNORECASE)
 MAX_APPENDED_WORDS = 60
 
 
@@ -88,8 +89,8 @@ def _addition(reply: str | None, ctx: StepContext, strategies: list[Strategy],
     if not sentence:
         return None, "unparseable", "there was no sentence between <sentence> and </sentence>."
     if _ABOUT_THE_PROGRAM.search(sentence):
-        return None, "unparseable", ("the sentence talked about the program or about guidance; write a command "
-                                     "to the model itself, starting with a verb.")
+        return None, "unparseable", ("the sentence talked about the program, about guidance or about itself; "
+                                     "write a command to the model itself, starting with a verb.")
     if normalize(sentence) in normalize(ctx.instruction):
         return None, "no-op", "that sentence is already in the instruction; write one that adds something new."
     return _vet(f"{ctx.instruction.rstrip()} {sentence}".strip(), ctx, strategies, role)
