@@ -525,6 +525,26 @@ def setup_section(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def row_time_table(records: list[dict[str, Any]]) -> str:
+    """Wall time of each row (task and settings) of the head-to-head, summed over its main-optimizer cells
+    and seeds: optimization, then the final validation and test scoring (which scales with n_val + n_test)."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("status") == "ok" and r["optimizer"] in MAIN_ORDER:
+            c = r["config"]
+            settings = (f"`{c['model']}`, budget {c['budget']}, {c['n_train']} / {c['n_val']} / {c['n_test']}, "
+                        f"max_tokens {c['max_tokens']} / {c['optimizer_max_tokens']}")
+            rows[(r["task"], settings)].append(r)
+    out = ["| task | task LM, budget, train / val / test, max tokens task / optimizer | seeds | cells "
+           "| optimization (min) | final scoring (min) | total (min) |", "|---|---|---|---|---|---|---|"]
+    for (task, settings), cells in sorted(rows.items()):
+        opt = sum(c["wall_time_s"] for c in cells) / 60
+        ev = sum(c.get("eval_wall_time_s", 0.0) for c in cells) / 60
+        seeds = ",".join(map(str, sorted({c["seed"] for c in cells})))
+        out.append(f"| {task} | {settings} | {seeds} | {len(cells)} | {fmt(opt)} | {fmt(ev)} | {fmt(opt + ev)} |")
+    return "\n".join(out)
+
+
 def as_module_command(command: str) -> str:
     """``/abs/path/benchmarks/run.py --x`` (how ``python -m`` fills argv[0]) as ``python -m benchmarks.run --x``."""
     head, _, rest = command.partition(" ")
@@ -647,6 +667,9 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "the stop comes before the step that found the returned program.", "",
              patience_table(records), "",
              "## DLPO run diagnostics", "", dlpo_diagnostics(records), "",
+             "## Wall time per row", "",
+             "Summed over the main optimizers' cells of a row (loading the model and the data not included).", "",
+             row_time_table(records), "",
              "## How the budget was given to each optimizer", "",
              "`code`: the last commit that changed the code a cell ran on (`dspy_dlpo/` and the runner); "
              "cells run before 2026-11-28 17:40 UTC did not record it.", "", peer_budget_table(records), "",

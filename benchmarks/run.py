@@ -3,6 +3,15 @@
 Each finished cell is written at once to ``<results-dir>/<task>/<optimizer>/seed<k>.json``; a
 rerun skips cells whose file exists (``--retry-errors`` reruns the ones that failed).
 
+Two grids (``--grid``), each flag of which can be overridden one by one:
+
+* ``default``: the three BBH rows where the embedded 1.5B is above its floor, as ``dspy.Predict``
+  programs, seed 0, budget 60, 20 train / 10 val / 20 test, capped tokens; about two hours on a
+  2-core machine.
+* ``full``: the paper's tasks (GSM8K, MGSM German, BigGSM, MATH-500 and four BBH tasks) with their
+  ``ChainOfThought`` programs, seeds 0-2, budget 120, 50 train / 50 val / 100 test: hours per task
+  on a CPU, meant for a hosted model or a vLLM server (``--model``, ``--api-base``).
+
 Example (the embedded 1.5B model for both roles, offline)::
 
     python -m benchmarks.run --tasks bbh/object_counting gsm8k --optimizers baseline dlpo tgd gepa \\
@@ -43,8 +52,17 @@ from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
 logger = logging.getLogger("benchmarks.run")
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_TASKS = ["bbh/object_counting", "bbh/word_sorting", "gsm8k", "mgsm/de"]
 DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
+# Settings of each grid; an explicit flag overrides its entry.
+GRIDS: dict[str, dict[str, Any]] = {
+    "default": {"tasks": ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
+                          "bbh/tracking_shuffled_objects_three_objects@predict"],
+                "seeds": [0], "budget": 60, "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600},
+    "full": {"tasks": ["gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting",
+                       "bbh/logical_deduction_three_objects", "bbh/tracking_shuffled_objects_three_objects"],
+             "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50, "n_test": 100,
+             "optimizer_max_tokens": 768},
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,38 +71,48 @@ DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS,
+    p.add_argument("--grid", choices=sorted(GRIDS), default="default",
+                   help="preset of tasks, seeds, budget, split sizes and optimizer tokens (see the module docstring); "
+                        "each of these flags given explicitly overrides the preset")
+    p.add_argument("--tasks", nargs="+", default=None,
                    help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
     p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
                    help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
                         "(all 14 variants), 'ablation-only', 'ablation-minus'")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--budget", type=int, default=120, help="metric calls per optimization run")
-    p.add_argument("--n-train", type=int, default=20)
-    p.add_argument("--n-val", type=int, default=15)
-    p.add_argument("--n-test", type=int, default=30)
+    p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--budget", type=int, default=None, help="metric calls per optimization run")
+    p.add_argument("--n-train", type=int, default=None)
+    p.add_argument("--n-val", type=int, default=None)
+    p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>' or a litellm model")
     p.add_argument("--optimizer-model", default=None,
                    help="optimizer LM (reflection_lm / prompt_model); default: the same as --model")
     p.add_argument("--api-base", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-tokens", type=int, default=None,
-                   help="task-LM max tokens; default 256 for math tasks, 160 for BBH")
-    p.add_argument("--optimizer-max-tokens", type=int, default=768)
+                   help="task-LM max tokens; default 256 for math tasks, 160 for BBH, 100 for BBH as Predict")
+    p.add_argument("--optimizer-max-tokens", type=int, default=None)
     p.add_argument("--llm-threads", type=int, default=None,
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for key, value in GRIDS[args.grid].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def task_max_tokens(task: str, override: int | None) -> int:
-    """Max new tokens of the task LM for ``task`` (BBH answers are short, math needs room to reason)."""
+    """Max new tokens of the task LM for ``task`` (BBH answers are short, and shortest without reasoning;
+    math needs room to reason)."""
     if override is not None:
         return override
-    return 160 if task.startswith("bbh/") else 256
+    if task.startswith("bbh/"):
+        return 100 if task.endswith("@predict") else 160
+    return 256
 
 
 def machine_info() -> dict[str, Any]:

@@ -116,6 +116,20 @@ def test_append_variant_runs_with_the_fallback_on(tmp_path: Path) -> None:
     assert (tmp_path / "results" / "toy/reverse" / "tgd+append" / "seed0.json").exists()
 
 
+def test_grid_presets_fill_only_the_flags_not_given() -> None:
+    args = run.parse_args([])
+    assert args.grid == "default" and args.seeds == [0] and args.budget == 60
+    assert (args.n_train, args.n_val, args.n_test, args.optimizer_max_tokens) == (20, 10, 20, 600)
+    assert all(t.startswith("bbh/") and t.endswith("@predict") for t in args.tasks) and len(args.tasks) == 3
+    assert [run.task_max_tokens(t, None) for t in ("bbh/x@predict", "bbh/x", "gsm8k")] == [100, 160, 256]
+    assert run.task_max_tokens("bbh/x@predict", 120) == 120
+    full = run.parse_args(["--grid", "full", "--budget", "30"])
+    assert full.budget == 30 and full.seeds == [0, 1, 2] and full.n_test == 100
+    assert {"gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting"} <= set(full.tasks)
+    with pytest.raises(SystemExit):
+        run.parse_args(["--grid", "huge"])
+
+
 def test_bootstrap_ci_is_fixed_and_sane() -> None:
     assert bootstrap_ci([1.0] * 10) == (100.0, 100.0)
     scores = [1.0, 0.0] * 15
