@@ -306,6 +306,30 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
     return record
 
 
+# The settings that define a cell's experiment; evaluation and llama.cpp threads only change its speed.
+EXPERIMENT_KEYS = ("budget", "n_train", "n_val", "n_test", "model", "optimizer_model", "max_tokens",
+                   "optimizer_max_tokens")
+
+
+def check_recorded_settings(args: argparse.Namespace, cells: list[tuple[str, str, int]], pool: LMPool) -> None:
+    """Raise ValueError naming every recorded cell of this grid that ran with other settings: resuming would
+    skip it and mix two experiments in one results folder (the report pairs seeds and optimizers by name)."""
+    clashes = []
+    for task_name, optimizer, seed in cells:
+        path = cell_path(args.results_dir, task_name, optimizer, seed)
+        recorded = (read_cell(path) or {}).get("config")
+        if not recorded:
+            continue
+        wanted = cell_config(args, task_name, pool)
+        diff = [f"{k} {recorded[k]!r} (now {wanted[k]!r})" for k in EXPERIMENT_KEYS
+                if k in recorded and recorded[k] != wanted[k]]
+        if diff:
+            clashes.append(f"{path}: {', '.join(diff)}")
+    if clashes:
+        raise ValueError(f"{len(clashes)} recorded cell(s) in {args.results_dir} ran with other settings; pass the "
+                         "same flags to resume them, or --results-dir for a new grid:\n  " + "\n  ".join(clashes[:10]))
+
+
 def is_done(path: Path, retry_errors: bool) -> bool:
     record = read_cell(path)
     if record is None:
@@ -330,6 +354,7 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
     if loader is None:
         from dspy_dlpo.tasks import load_task as loader
     pool = pool or LMPool(args)
+    check_recorded_settings(args, cells, pool)
     tasks: dict[str, Any] = {}
     written = []
     print(f"{len(cells)} cells: tasks {args.tasks}, optimizers {optimizers}, seeds {args.seeds}", flush=True)
@@ -358,7 +383,11 @@ def main(argv: list[str] | None = None) -> int:
             print(*cell)
         return 0
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
-    run_grid(args)
+    try:
+        run_grid(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

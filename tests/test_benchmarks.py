@@ -99,6 +99,14 @@ def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
     _, rerun = _grid(tmp_path, ["baseline", "dlpo", "tgd"])
     assert rerun == []
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("seed0.json")} == mtimes
+    # resuming with other settings would mix two experiments: refused before anything runs, naming the cells
+    other = run.parse_args(["--tasks", "toy/reverse", "--optimizers", "baseline", "dlpo", "gepa", "--seeds", "0",
+                            "--budget", "30", "--results-dir", str(tmp_path / "results"), "--model", "scripted"])
+    with pytest.raises(ValueError, match=r"(?s)2 recorded cell\(s\).*dlpo/seed0.json: budget 20 \(now 30\)"):
+        run.run_grid(other, pool=ScriptedPool(other), loader=lambda name, **kw: ToyTask())
+    assert not (tmp_path / "results" / "toy" / "reverse" / "gepa").exists()
+    assert run.main(["--tasks", "toy/reverse", "--optimizers", "dlpo", "--seeds", "0", "--budget", "30",
+                     "--results-dir", str(tmp_path / "results"), "--model", "scripted"]) == 2
 
     readme = tmp_path / "README.md"
     report.build_report(tmp_path / "results", readme, tmp_path / "plots")
