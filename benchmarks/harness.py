@@ -12,6 +12,7 @@ Everything an optimizer spends is measured here, the same way for every optimize
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import logging
@@ -32,6 +33,20 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 EXTENDED = "test_extended"  # a cell's test block re-scored on a larger slice (benchmarks/rescore.py)
 APPEND = "+append"  # suffix of a DLPO-family optimizer name: the same run with append_on_no_op=True
+
+
+def at_least(low: float, cast: Callable[[str], Any] = int) -> Callable[[str], Any]:
+    """An argparse ``type``: ``cast(text)`` if it is >= ``low``, else an error that names the bad value."""
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if cast is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from .harness import write_json_atomic  # noqa: E402
+from .harness import at_least, write_json_atomic  # noqa: E402
 
 logger = logging.getLogger("benchmarks.overhead")
 
@@ -214,13 +214,13 @@ def run_one(state: StubState, api_base: str, optimizer: str, threads: int, args:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Optimizer overhead against a fixed-latency stub LM.")
-    p.add_argument("--latency", type=float, default=0.2)
-    p.add_argument("--budget", type=int, default=60)
-    p.add_argument("--n-train", type=int, default=12)
-    p.add_argument("--n-val", type=int, default=8)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--latency", type=at_least(0.0, float), default=0.2)
+    p.add_argument("--budget", type=at_least(1), default=60)
+    p.add_argument("--n-train", type=at_least(1), default=12)
+    p.add_argument("--n-val", type=at_least(1), default=8)
+    p.add_argument("--threads", type=at_least(1), nargs="+", default=[1, 8])
     p.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
-    p.add_argument("--timeout", type=float, default=240.0, help="seconds per run")
+    p.add_argument("--timeout", type=at_least(1.0, float), default=240.0, help="seconds per run")
     p.add_argument("--out", type=Path, default=HERE / "results" / "overhead.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -37,7 +37,7 @@ import dspy  # noqa: E402
 
 from dspy_dlpo.program import get_params, with_params  # noqa: E402
 
-from .harness import EXTENDED, evaluate, load_results, write_json_atomic  # noqa: E402
+from .harness import EXTENDED, at_least, evaluate, load_results, write_json_atomic  # noqa: E402
 from .run import DEFAULT_RESULTS, build_lm, code_version, load_cell_task, score_block  # noqa: E402
 
 logger = logging.getLogger("benchmarks.rescore")
@@ -47,18 +47,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--tasks", nargs="+", required=True, help="task names as in the cell files (e.g. 'x@predict')")
-    p.add_argument("--n-test", type=int, required=True, help="score the first n examples of the test split")
+    p.add_argument("--n-test", type=at_least(1), required=True, help="score the first n examples of the test split")
     p.add_argument("--optimizers", nargs="+", default=None, help="only these optimizers (default: every one)")
-    p.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds (default: every one)")
+    p.add_argument("--seeds", nargs="+", type=at_least(0), default=None, help="only these seeds (default: every one)")
     p.add_argument("--api-base", default=None)
-    p.add_argument("--threads", type=int, default=1, help="evaluation threads")
-    p.add_argument("--llm-threads", type=int, default=None, help="llama.cpp threads of an embedded model")
+    p.add_argument("--threads", type=at_least(1), default=1, help="evaluation threads")
+    p.add_argument("--llm-threads", type=at_least(1), default=None, help="llama.cpp threads of an embedded model")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
-    args = p.parse_args(argv)
-    if args.n_test < 1:
-        p.error(f"--n-test must be at least 1, got {args.n_test}")
-    return args
+    return p.parse_args(argv)
 
 
 def rebuild(task: Any, record: dict[str, Any]) -> dspy.Module:

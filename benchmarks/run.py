@@ -44,7 +44,7 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 
 import dspy  # noqa: E402
 
-from .harness import (SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path, demo_count,  # noqa: E402
+from .harness import (SCHEMA_VERSION, Meter, Stopwatch, at_least, bootstrap_ci, cell_path, demo_count,  # noqa: E402
                       evaluate, instructions_of, lm_call_count, metered_lm, read_cell, word_count,
                       write_json_atomic)
 from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
@@ -79,20 +79,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
                    help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
                         "(all 14 variants), 'ablation-only', 'ablation-minus'")
-    p.add_argument("--seeds", nargs="+", type=int, default=None)
-    p.add_argument("--budget", type=int, default=None, help="metric calls per optimization run")
-    p.add_argument("--n-train", type=int, default=None)
-    p.add_argument("--n-val", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
+    p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")
+    p.add_argument("--n-train", type=at_least(1), default=None)
+    p.add_argument("--n-val", type=at_least(1), default=None)
+    p.add_argument("--n-test", type=at_least(1), default=None)
     p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>' or a litellm model")
     p.add_argument("--optimizer-model", default=None,
                    help="optimizer LM (reflection_lm / prompt_model); default: the same as --model")
     p.add_argument("--api-base", default=None)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-tokens", type=int, default=None,
+    p.add_argument("--threads", type=at_least(1), default=1)
+    p.add_argument("--max-tokens", type=at_least(1), default=None,
                    help="task-LM max tokens; default 256 for math tasks, 160 for BBH, 100 for BBH as Predict")
-    p.add_argument("--optimizer-max-tokens", type=int, default=None)
-    p.add_argument("--llm-threads", type=int, default=None,
+    p.add_argument("--optimizer-max-tokens", type=at_least(1), default=None)
+    p.add_argument("--llm-threads", type=at_least(1), default=None,
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
