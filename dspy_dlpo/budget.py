@@ -67,17 +67,18 @@ class Spend:
         return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def step_cost(batch_size: int, val_size: int) -> int:
-    """Metric calls one step may need: current and candidate on the minibatch, then validation."""
-    return 2 * batch_size + val_size
+def step_cost(batch_size: int, val_size: int, candidates: int = 1) -> int:
+    """Metric calls one step may need: the current instruction and each of ``candidates`` rewrites on
+    the minibatch, then the validation of the one kept."""
+    return (1 + candidates) * batch_size + val_size
 
 
-def minimum_budget(batch_size: int, val_size: int) -> int:
+def minimum_budget(batch_size: int, val_size: int, candidates: int = 1) -> int:
     """Smallest ``max_metric_calls`` that allows the baseline validation plus one full step."""
-    return val_size + step_cost(batch_size, val_size)
+    return val_size + step_cost(batch_size, val_size, candidates)
 
 
-def auto_budget(preset: str, *, num_params: int, batch_size: int, val_size: int) -> int:
+def auto_budget(preset: str, *, num_params: int, batch_size: int, val_size: int, candidates: int = 1) -> int:
     """Metric-call budget of an ``auto`` preset, on the scale of GEPA's presets.
 
     A preset buys a number of optimization steps per trainable instruction (light 6, medium 10,
@@ -87,4 +88,4 @@ def auto_budget(preset: str, *, num_params: int, batch_size: int, val_size: int)
     Rejected candidates are never validated, so the same budget usually buys more steps.
     """
     steps = {"light": 6, "medium": 10, "heavy": 15}[preset] * max(1, num_params)
-    return val_size + steps * step_cost(batch_size, val_size)
+    return val_size + steps * step_cost(batch_size, val_size, candidates)

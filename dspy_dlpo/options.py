@@ -91,23 +91,24 @@ def build_strategies(*, learning_rate: Any, lr_decay: Any, dropout: Any, feedbac
 
 
 def resolve_budget(*, auto: str | None, max_metric_calls: int | None, max_steps: int | None,
-                   num_params: int, batch_size: int, val_size: int) -> int:
+                   num_params: int, batch_size: int, val_size: int, candidates: int = 1) -> int:
     """The metric-call budget; refuses conflicting options and budgets too small for one step."""
     if auto is not None and max_metric_calls is not None:
         raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
     if auto is None and max_metric_calls is None and max_steps is None:
         auto = "light"
     if auto is not None:
-        budget = auto_budget(auto, num_params=num_params, batch_size=batch_size, val_size=val_size)
+        budget = auto_budget(auto, num_params=num_params, batch_size=batch_size, val_size=val_size,
+                             candidates=candidates)
     elif max_metric_calls is not None:
         budget = max_metric_calls
     else:
-        budget = val_size + max_steps * step_cost(batch_size, val_size)
-    needed = minimum_budget(batch_size, val_size)
+        budget = val_size + max_steps * step_cost(batch_size, val_size, candidates)
+    needed = minimum_budget(batch_size, val_size, candidates)
     if budget < needed:
         raise ValueError(f"max_metric_calls={budget} is too small for even one step: the baseline validation "
-                         f"({val_size}) plus one step ({step_cost(batch_size, val_size)}: 2 x batch_size "
-                         f"{batch_size} + validation {val_size}) needs at least {needed}")
+                         f"({val_size}) plus one step ({step_cost(batch_size, val_size, candidates)}: "
+                         f"{1 + candidates} x batch_size {batch_size} + validation {val_size}) needs at least {needed}")
     return budget
 
 

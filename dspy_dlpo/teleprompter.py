@@ -65,6 +65,9 @@ class DLPOTeleprompter(Teleprompter):
             (``max_words`` for a hard cap), or False.
         strategies: extra user strategies (subclasses of ``dspy_dlpo.Strategy``).
         rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
+        num_candidates: rewrites proposed per step (default 1). Each is scored on the step's minibatch
+            (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
+            a remedy for optimizer LMs that often return no-ops. Measured in ``benchmarks/README.md``.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: measured in ``benchmarks/README.md``.
@@ -76,7 +79,7 @@ class DLPOTeleprompter(Teleprompter):
                  num_threads: int = 1, seed: int = 0, log_dir: str | Path | None = None, progress: bool = True,
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
-                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3,
+                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, num_candidates: int = 1,
                  append_on_no_op: bool = False, callbacks: Sequence[Callback] = ()) -> None:
         super().__init__()
         check_metric(metric)
@@ -93,6 +96,7 @@ class DLPOTeleprompter(Teleprompter):
         self.num_threads = positive_int("num_threads", num_threads)
         self.seed = positive_int("seed", seed, minimum=0)
         self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
+        self.num_candidates = positive_int("num_candidates", num_candidates)
         if not isinstance(append_on_no_op, bool):
             raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
         self.append_on_no_op = append_on_no_op
@@ -111,7 +115,7 @@ class DLPOTeleprompter(Teleprompter):
                 "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
-                "append_on_no_op": self.append_on_no_op, "strategies": [s.get_config() for s in self.strategies]}
+                "num_candidates": self.num_candidates, "append_on_no_op": self.append_on_no_op, "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
                 valset: list[dspy.Example] | None = None) -> dspy.Module:
@@ -127,13 +131,14 @@ class DLPOTeleprompter(Teleprompter):
         train, val = prepare_data(trainset, valset, self.seed)
         budget = resolve_budget(auto=self.auto, max_metric_calls=self.max_metric_calls, max_steps=self.max_steps,
                                 num_params=len(params), batch_size=min(self.batch_size, len(train)),
-                                val_size=len(val))
+                                val_size=len(val), candidates=self.num_candidates)
         client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
         identity = self._identity(params, train, val)
         state = self._initial_state(params, identity)
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                                patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
+                               num_candidates=self.num_candidates,
                                append_on_no_op=self.append_on_no_op, log_dir=self.log_dir)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
         trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,

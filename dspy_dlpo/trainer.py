@@ -18,8 +18,8 @@ import dspy
 from .autograd.backward import compute_gradient
 from .autograd.client import OptimizerClient
 from .autograd.loss import loss_text
-from .autograd.step import propose_update
-from .autograd.text import split_sentences, word_count
+from .autograd.step import Update, propose_update
+from .autograd.text import normalize, split_sentences, word_count
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import save_state, stop_requested
@@ -41,6 +41,7 @@ class TrainerConfig:
     seed: int
     patience: int | None = None
     rewrite_attempts: int = 3
+    num_candidates: int = 1
     append_on_no_op: bool = False
     max_loss_chars: int = 900
     log_dir: Path | None = None
@@ -110,20 +111,25 @@ class Trainer:
         return score, rollouts
 
     def batch(self, step: int) -> list[tuple[int, dspy.Example]]:
-        """Minibatch of ``step``: epoch-shuffled with a permutation derived from the seed."""
+        """Minibatch of ``step``: each epoch is a permutation derived from the seed, cut into
+        ``ceil(n / size)`` batches; the last batch of an epoch is padded with examples of that epoch
+        not already in it, so a batch never holds one example twice."""
         n, size = len(self.trainset), min(self.config.batch_size, len(self.trainset))
-        pairs = []
-        for position in range(step * size, (step + 1) * size):
-            order = list(range(n))
-            derived_rng(self.config.seed, "epoch", position // n).shuffle(order)
-            index = order[position % n]
-            pairs.append((index, self.trainset[index]))
-        return pairs
+        per_epoch = -(-n // size)
+        epoch, slot = divmod(step, per_epoch)
+        order = list(range(n))
+        derived_rng(self.config.seed, "epoch", epoch).shuffle(order)
+        picked = order[slot * size:(slot + 1) * size]
+        if len(picked) < size:
+            rest = [i for i in order if i not in picked]
+            picked += derived_rng(self.config.seed, "pad", epoch).sample(rest, size - len(picked))
+        return [(i, self.trainset[i]) for i in picked]
 
     # -- the loop -------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
         remaining = self.config.max_metric_calls - self.state.spend.metric_calls
-        if remaining < step_cost(min(self.config.batch_size, len(self.trainset)), len(self.valset)):
+        if remaining < step_cost(min(self.config.batch_size, len(self.trainset)), len(self.valset),
+                                 self.config.num_candidates):
             return "budget"
         if self.config.max_steps is not None and self.state.step >= self.config.max_steps:
             return "max_steps"
@@ -229,38 +235,103 @@ class Trainer:
             self.state.count_fault("no_gradient")
             record.update(outcome="skipped", reason="no gradient: the optimizer LM failed or replied empty")
             return
-        rollout_base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout").randrange(1, 10**9)
-        update = propose_update(self.client, ctx, role=role, strategies=self.strategies,
-                                attempts=self.config.rewrite_attempts, rollout_base=rollout_base,
-                                append_on_no_op=self.config.append_on_no_op, failure=worst)
-        record.update(attempts=update.attempts, problems=update.problems, frozen=ctx.scratch.get("frozen", []),
-                      directives=update.directives)
-        if update.instruction is None:
-            self.state.count_fault(f"update_{update.reason}")
-            record.update(outcome=update.reason, reason=update.problems[-1] if update.problems else update.reason)
+        updates = self._propose(ctx, role, worst)
+        first = updates[0]
+        record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
+                      frozen=ctx.scratch.get("frozen", []), directives=first.directives)
+        if len(updates) > 1:
+            record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
+                                   for u in updates]
+        usable = _distinct([u for u in updates if u.instruction is not None])
+        if not usable:
+            last = updates[-1]
+            self.state.count_fault(f"update_{last.reason}")
+            record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
             return
-        record["clipped"], record["appended"] = update.reason == "clipped", update.reason == "appended"
-        self._accept_or_reject(ctx, record, pairs, update.instruction)
+        self._accept_or_reject(ctx, record, pairs, usable)
+
+    def _propose(self, ctx: StepContext, role: str, worst: str) -> list[Update]:
+        """``num_candidates`` rewrites; every candidate after the first is sampled (its own rollout ids),
+        so that it is not the first one served again from the cache."""
+        updates = []
+        for j in range(self.config.num_candidates):
+            keys = ("rollout",) if j == 0 else ("rollout", j)
+            base = derived_rng(self.config.seed, ctx.step, ctx.param, *keys).randrange(1, 10**9)
+            updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
+                                          attempts=self.config.rewrite_attempts, rollout_base=base,
+                                          append_on_no_op=self.config.append_on_no_op, failure=worst,
+                                          sample_first=j > 0))
+        return updates
+
+    def _score_candidates(self, ctx: StepContext, pairs: list[tuple[int, dspy.Example]],
+                          updates: list[Update]) -> list[tuple[Update, list[Rollout], float, float]]:
+        """Each candidate on the step's minibatch: ``(update, rollouts, score change in points, penalty)``."""
+        scored = []
+        for update in updates:
+            after = self.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
+            penalty = sum(s.penalty(update.instruction) - s.penalty(ctx.instruction) for s in self.strategies)
+            scored.append((update, after, 100.0 * (_mean(after) - _mean(ctx.rollouts)), penalty))
+        return scored
+
+    def _decide(self, ctx: StepContext, score_delta: float, penalty: float) -> Decision:
+        """Acceptance on the task score first: a gain is accepted when it outweighs the length penalty,
+        a tie when the candidate is not longer (regularization breaks ties), a drop only by annealing."""
+        if score_delta > 0:
+            return greedy_accept(score_delta - penalty)
+        if score_delta == 0:
+            if penalty > 0:
+                return Decision(False, f"tie on the minibatch, but longer (penalty {penalty:.2f} points)")
+            return Decision(True, "tie on the minibatch" + (f", shorter (penalty {penalty:.2f})" if penalty else ""))
+        return self.acceptor.accept(ctx, score_delta) if self.acceptor else greedy_accept(score_delta)
 
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
-                          candidate: str) -> None:
-        params = {**self.state.params, ctx.param: candidate}
-        after = self.evaluate(params, pairs)
-        penalty = sum(s.penalty(candidate) - s.penalty(ctx.instruction) for s in self.strategies)
-        delta = 100.0 * (_mean(after) - _mean(ctx.rollouts)) - penalty
-        decision: Decision = self.acceptor.accept(ctx, delta) if self.acceptor else greedy_accept(delta)
-        record.update(instruction_after=candidate, batch_score_after=_mean(after), delta=delta, penalty=penalty,
-                      accepted=decision.accepted, outcome="accepted" if decision.accepted else "rejected",
-                      reason=decision.reason, accept_probability=decision.probability,
+                          updates: list[Update]) -> None:
+        scored = self._score_candidates(ctx, pairs, updates)
+        update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], -word_count(c[0].instruction)))
+        candidate = update.instruction
+        decision = self._decide(ctx, score_delta, penalty)
+        record.update(instruction_after=candidate, batch_score_after=_mean(after), delta=score_delta - penalty,
+                      score_delta=score_delta, penalty=penalty, accepted=decision.accepted,
+                      outcome="accepted" if decision.accepted else "rejected", reason=decision.reason,
+                      accept_probability=decision.probability, accept_draw=decision.draw,
+                      clipped=update.reason == "clipped", appended=update.reason == "appended",
+                      rollouts_after=[r.to_json() for r in after],
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
+        if len(scored) > 1:
+            record["candidate_batch_scores"] = [_mean(a) for _, a, _, _ in scored]
         if not decision.accepted:
             return
+        params = {**self.state.params, ctx.param: candidate}
         self.state.params = params
-        if _mean(after) > _mean(ctx.rollouts):
-            self.state.current_score, _ = self.validate(params, ctx.step)
-            record["val_score"] = self.state.current_score
+        if score_delta > 0:
+            score, _ = self.validate(params, ctx.step)
+            record["val_score"] = score
+            self._keep_best(record, score)
         else:
             # a tie or an annealing move: the search moves on, but without a minibatch gain there is
             # no evidence worth a validation pass (GEPA gates validation the same way)
             self.state.current_score = None
             record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")
+
+    def _keep_best(self, record: dict[str, Any], score: float) -> None:
+        """After a validation: a program below the best validated one is left, and the next step
+        starts from the best (the search never drifts away from what it has proven)."""
+        if score >= self.state.best_score:
+            self.state.current_score = score
+            return
+        self.state.params, self.state.current_score = dict(self.state.best_params), self.state.best_score
+        record.update(returned_to_best=True,
+                      reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
+                             "the next step starts from the best program")
+
+
+def _distinct(updates: list[Update]) -> list[Update]:
+    """Updates with distinct instructions (whitespace and case ignored), first kept."""
+    seen: set[str] = set()
+    out = []
+    for update in updates:
+        key = normalize(update.instruction or "")
+        if key not in seen:
+            seen.add(key)
+            out.append(update)
+    return out

@@ -62,22 +62,6 @@ def test_feedback_dropout_keeps_at_least_one():
     assert TextualDropout(0.0).shape_losses(ctx(), ["a", "b"]) == ["a", "b"]
 
 
-def test_annealing_probabilities_hand_computed():
-    sa = TextualSimulatedAnnealing(8.0, decay=0.85, max_drop=30)
-    assert sa.probability(5, 0) == 1.0 and sa.probability(0, 3) == 1.0
-    assert sa.probability(-20, 0) == pytest.approx(math.exp(-20 / 8))          # 0.0821
-    assert sa.probability(-20, 5) == pytest.approx(math.exp(-20 / (8 * 0.85 ** 5)))
-    assert sa.probability(-31, 0) == 0.0                                          # beyond the hard threshold
-    assert TextualSimulatedAnnealing(0.0).probability(-1, 0) == 0.0               # T=0 is greedy
-    c = ctx(step=2)
-    draw = derived_rng(0, 2, "p", "annealing").random()
-    decision = sa.accept(c, -10)
-    assert decision.accepted == (draw < math.exp(-10 / (8 * 0.85 ** 2)))
-    assert decision.probability == pytest.approx(math.exp(-10 / (8 * 0.85 ** 2)))
-    with pytest.raises(ValueError, match="t0 must be a number >= 0, got -1"):
-        TextualSimulatedAnnealing(-1)
-
-
 def test_momentum_dedup_weights_and_window():
     history = [{"param": "p", "gradient": g} for g in ["g-one", "g-two", "G-two ", "g-three", "g-four"]]
     history.append({"param": "other", "gradient": "not mine"})

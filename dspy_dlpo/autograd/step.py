@@ -41,7 +41,10 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     """``(instruction, kind, message)`` for a parsed rewrite: kind is "ok", "unparseable" (it talks
     about the optimization), "no-op" or "clipped" (a rule was broken; the instruction is returned
     so that it can be projected)."""
-    leaked = [phrase for phrase in _META if phrase in candidate.lower()]
+    # a phrase of our prompts counts as a leak only where the task itself does not use it: words such as
+    # "diagnosis" or "grader" may be in the current instruction or be the name of one of the step's fields
+    known = f"{ctx.instruction} {role}".lower()
+    leaked = [phrase for phrase in _META if phrase in candidate.lower() and phrase not in known]
     if len(role.split()) >= 3 and normalize(role) in normalize(candidate):  # the step description
         leaked.append(role)
     if leaked:
@@ -110,7 +113,7 @@ def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> st
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
                    attempts: int, rollout_base: int, append_on_no_op: bool = False,
-                   failure: str | None = None) -> Update:
+                   failure: str | None = None, sample_first: bool = False) -> Update:
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
@@ -125,6 +128,9 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     diagnosis repeats what it already says) turns the remaining attempts into asks for the smallest
     possible step: one new sentence to append, written after seeing ``failure`` (the loss text of an
     example the program got wrong). Such an update has reason "appended".
+
+    ``sample_first``: the first ask is sampled too (with ``rollout_base`` as its rollout id), as every
+    candidate after the first of a step must be, or the cache would serve the first one again.
     """
     rules = {s.name: texts for s in strategies if (texts := s.directives(ctx))}
     directives = "".join(render(DIRECTIVE, text=d) for texts in rules.values() for d in texts)
@@ -142,7 +148,7 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
             text = prompt
         else:
             text = render(RETRY, prompt=fallback if appending else prompt, problem=problems[-1])
-        reply = client.ask(text, rollout_id=None if attempt == 0 else rollout_base + attempt)
+        reply = client.ask(text, rollout_id=None if attempt == 0 and not sample_first else rollout_base + attempt)
         candidate, kind, message = (_addition if appending else _problem)(reply, ctx, strategies, role)
         if kind == "ok":
             return Update(candidate, "appended" if appending else "ok", attempt + 1, problems, rules)

@@ -61,6 +61,7 @@ class Decision:
     accepted: bool
     reason: str
     probability: float = 1.0
+    draw: float | None = None  # the random draw compared with ``probability`` (annealing), if any
 
 
 class Strategy:
@@ -95,7 +96,7 @@ class Strategy:
 
 
 def greedy_accept(delta: float) -> Decision:
-    """Accept candidates that score at least as well as the current instruction."""
+    """Accept candidates that score at least as well as the current instruction (``delta`` in points)."""
     if delta > 0:
         return Decision(True, f"improved by {delta:.1f} points")
     if delta == 0:
