@@ -49,9 +49,8 @@ class TextualLearningRate(Strategy):
 
     def directives(self, ctx: StepContext) -> list[str]:
         k = self.edits_allowed(ctx.step)
-        return [f"Change at most {k} sentence{'s' if k > 1 else ''} of the instruction in this step. "
-                "Adding, deleting or rewriting one sentence counts as one change; keep every other "
-                "sentence exactly as it is."]
+        return [f"Change at most {k} sentence{'s' if k > 1 else ''} of the current instruction (adding, deleting "
+                "or rewriting one sentence is one change); copy every other sentence word for word."]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
         k, edits = self.edits_allowed(ctx.step), sentence_edits(ctx.instruction, candidate)
@@ -61,8 +60,11 @@ class TextualLearningRate(Strategy):
         return None
 
     def clip(self, ctx: StepContext, candidate: str) -> str | None:
-        """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest."""
-        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step))
+        """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest. Edits of
+        sentences frozen this step (``ctx.scratch["frozen"]``, set by dropout) are undone without using
+        any of the ``k``, so that the clip composes with dropout in either order."""
+        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step),
+                          protected=ctx.scratch.get("frozen", ()))
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "schedule": self.describe, "k_at_0": self.edits_allowed(0)}

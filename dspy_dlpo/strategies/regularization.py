@@ -30,10 +30,11 @@ class TextualRegularization(Strategy):
         return self.weight * word_count(instruction)
 
     def directives(self, ctx: StepContext) -> list[str]:
-        text = ("Keep the instruction short and general: remove sentences that do not help, merge "
-                "duplicates, and do not copy details of specific examples.")
+        # worded so that it holds next to the learning rate's bound: removing or merging is a change too
+        text = ("Keep the instruction short: within the changes allowed, prefer removing or merging sentences "
+                "that do not help over adding new ones.")
         if self.max_words:
-            text += f" The instruction must have at most {self.max_words} words."
+            text += f" Use at most {self.max_words} words in total."
         return [text]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
