@@ -29,8 +29,15 @@ only if when while after before for in on at to as so and but or otherwise each 
 do don't be is are was use write give read check make keep return output list think solve start avoid
 include explain note remember consider choose select find compute count identify provide state respond
 reply show put ensure answer ask let try work look follow format add remove copy repeat stop end begin
-you your we our they he she i what how why where which who whose
+you your we our they he she i what how why where which who whose new now here more most please instead
+however given based using one two both either neither some many other such since because although though
+unless until once with without from by of yes format reason determine evaluate analyze calculate track sort
+verify compare apply assume treat rewrite summarize describe pick label mark place take move go see tell
+name print prefer
 """.split())
+# Abbreviations that are also ordinary words: before ANY capitalized word their period ends the sentence
+# ("Answer yes or no. New rule."); "No. 5" and "5 in. long" stay one sentence.
+_WORDLIKE = {"no", "in", "nos", "min", "max", "sec", "ex", "pt", "est", "vol"}
 # A candidate boundary: terminal punctuation (optionally closed by quotes/brackets), then space.
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+)")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*\u2022]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
@@ -49,7 +56,7 @@ def _is_abbreviation(text: str, end: int) -> bool:
         return False
     following = re.match(r"\s*[\"'(\[]*([A-Za-z']+)", text[end:])
     word = following.group(1) if following else ""
-    return not (word[:1].isupper() and word.lower() in _STARTERS)
+    return not (word[:1].isupper() and (token in _WORDLIKE or word.lower() in _STARTERS))
 
 
 def _split_line(line: str) -> list[str]:
@@ -228,7 +235,7 @@ def trim_middle(text: str, limit: int) -> str:
     marker = f" [...{len(text) - limit} characters cut...] "
     room = limit - len(marker) - 8  # the cut count may be written with more digits than estimated
     if room < 20:
-        return truncate(text, limit)
+        return truncate(text, limit) if limit >= 40 else text[:limit]
     head = room // 2
     tail = room - head
     marker = f" [...{len(text) - head - tail} characters cut...] "
