@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.loss import field_lines, ordered_outputs
+from ..autograd.prompts import (CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO, CONTRAST_LOWER,
+                                CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS, CONTRAST_RULE_RUNS,
+                                CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
 from ..autograd.text import normalize, trim_middle
 from .base import Section, StepContext, Strategy
 
@@ -95,11 +98,11 @@ class TextualContrastiveLearning(Strategy):
 
     def _instruction_text(self, better: list[str], worse: list[str]) -> str:
         fmt = lambda items: "\n".join(f"- {_indent(trim_middle(t, self.max_chars))}" for t in items)
-        parts = ["Instructions validated in earlier steps, best first."]
+        parts = [CONTRAST_INSTRUCTIONS]
         if better:
-            parts.append(f"Scored higher than the current instruction:\n{fmt(better)}")
+            parts.append(render(CONTRAST_HIGHER, items=fmt(better)))
         if worse:
-            parts.append(f"Scored lower than the current instruction:\n{fmt(worse)}")
+            parts.append(render(CONTRAST_LOWER, items=fmt(worse)))
         return "\n".join(parts)
 
     # -- runs ----------------------------------------------------------------------------------
@@ -128,25 +131,23 @@ class TextualContrastiveLearning(Strategy):
             shown = ordered_outputs(rollout["outputs"], gold)
         else:
             shown = {"error": rollout["error"]} if rollout.get("error") else {"output": "(not recorded)"}
-        return (f"Output:\n{field_lines(shown, self.max_chars)}\n"
-                f"Feedback: {trim_middle(rollout.get('feedback') or '(none)', self.max_chars)}")
+        return render(CONTRAST_RUN, outputs=field_lines(shown, self.max_chars),
+                      feedback=trim_middle(rollout.get("feedback") or "(none)", self.max_chars))
 
     def _example_lines(self, rollout: Any) -> str:
-        return (f"Input:\n{field_lines(rollout.inputs, 2 * self.max_chars)}\n"
-                f"Expected:\n{field_lines(rollout.gold, self.max_chars)}")
+        return render(CONTRAST_EXAMPLE, inputs=field_lines(rollout.inputs, 2 * self.max_chars),
+                      expected=field_lines(rollout.gold, self.max_chars))
 
     def _same_input_text(self, ctx: StepContext, pair: tuple[int, tuple, tuple]) -> str:
         index, good, bad = pair
         example = next(r for r in ctx.rollouts if r.index == index)
         gold = dict(example.gold or {})
         bad_is_current = normalize(bad[1]) == normalize(ctx.instruction)
-        named = lambda run: f"Instruction:\n  {_indent(trim_middle(run[1], self.max_chars))}\n"
-        return ("The same input under two instructions: one got it right, the other wrong.\n"
-                f"{self._example_lines(example)}\n"
-                f"Run that got it right (score {good[2]['score']:.2f}):\n{named(good)}{self._run_lines(good[2], gold)}\n"
-                f"Run that got it wrong (score {bad[2]['score']:.2f}), "
-                f"{'under the current instruction' if bad_is_current else 'under another instruction'}:\n"
-                f"{'' if bad_is_current else named(bad)}{self._run_lines(bad[2], gold)}")
+        named = lambda run: render(CONTRAST_NAMED, instruction=_indent(trim_middle(run[1], self.max_chars)))
+        return render(CONTRAST_SAME_INPUT, example=self._example_lines(example), good_score=good[2]["score"],
+                      good=named(good) + self._run_lines(good[2], gold), bad_score=bad[2]["score"],
+                      whose="under the current instruction" if bad_is_current else "under another instruction",
+                      bad=("" if bad_is_current else named(bad)) + self._run_lines(bad[2], gold))
 
     def _minibatch_text(self, ctx: StepContext) -> str | None:
         if len(ctx.rollouts) < 2:
@@ -156,9 +157,7 @@ class TextualContrastiveLearning(Strategy):
         if good.score == bad.score:
             return None
         run = lambda r: f"{self._example_lines(r)}\n{self._run_lines(_view(r), dict(r.gold or {}))}"
-        return ("Two examples of this minibatch under the current instruction, one that went better and one "
-                f"that went worse.\nBetter (score {good.score:.2f}):\n{run(good)}\n"
-                f"Worse (score {bad.score:.2f}):\n{run(bad)}")
+        return render(CONTRAST_MINIBATCH, good_score=good.score, good=run(good), bad_score=bad.score, bad=run(bad))
 
     # -- hooks ---------------------------------------------------------------------------------
     def _build(self, ctx: StepContext) -> tuple[list[str], Section | None]:
@@ -174,12 +173,10 @@ class TextualContrastiveLearning(Strategy):
         parts, rules = [], []
         if better or worse:
             parts.append(self._instruction_text(better, worse))
-            rules.append("take over what the higher-scoring instructions in <contrast> do that the current one "
-                         "does not, and avoid what the lower-scoring ones do")
+            rules.append(CONTRAST_RULE_INSTRUCTIONS)
         if run_text:
             parts.append(run_text)
-            rules.append("change the instruction so that the run in <contrast> that went worse would go like the "
-                         "one that went better")
+            rules.append(CONTRAST_RULE_RUNS)
         if not parts:
             return [], None
         meta = {"better": len(better), "worse": len(worse),
@@ -187,7 +184,7 @@ class TextualContrastiveLearning(Strategy):
         if pair:
             meta.update(pair_index=pair[0], pair_steps=[pair[1][0], pair[2][0]])
         rule = "; ".join(rules)
-        section = Section("contrast", "What separated better from worse results:", "\n\n".join(parts), meta)
+        section = Section("contrast", CONTRAST_INTRO, "\n\n".join(parts), meta)
         return [rule[0].upper() + rule[1:] + "."], section
 
     def directives(self, ctx: StepContext) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import missing_sentences, restore_sentences
+from ..autograd.prompts import DROPOUT_RULE, render
 from .base import StepContext, Strategy
 
 
@@ -54,8 +55,9 @@ class TextualDropout(Strategy):
             return []
         numbers = [f"[{n}]" for n in ctx.scratch["frozen_numbers"]]
         listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
-        return [f"Copy sentence{'s' if len(numbers) > 1 else ''} {listed} of the current instruction word for "
-                f"word: {'they are' if len(numbers) > 1 else 'it is'} frozen in this step."]
+        plural = len(numbers) > 1
+        return [render(DROPOUT_RULE, sentences=f"sentence{'s' if plural else ''} {listed}",
+                       they="they are" if plural else "it is")]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
         missing = missing_sentences(self.frozen(ctx), candidate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import clip_edits, sentence_edits
+from ..autograd.prompts import LEARNING_RATE_RULE, render
 from .base import StepContext, Strategy
 from .schedules import Schedule, constant, exponential
 
@@ -49,8 +50,7 @@ class TextualLearningRate(Strategy):
 
     def directives(self, ctx: StepContext) -> list[str]:
         k = self.edits_allowed(ctx.step)
-        return [f"Change at most {k} sentence{'s' if k > 1 else ''} of the current instruction (adding, deleting "
-                "or rewriting one sentence is one change); copy every other sentence word for word."]
+        return [render(LEARNING_RATE_RULE, k=k, sentences="sentences" if k > 1 else "sentence")]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
         k, edits = self.edits_allowed(ctx.step), sentence_edits(ctx.instruction, candidate)

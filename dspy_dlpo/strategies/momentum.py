@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import normalize, trim_middle
+from ..autograd.prompts import MOMENTUM_INTRO, MOMENTUM_ITEM, MOMENTUM_RULE, render
 from .base import Section, StepContext, Strategy
 
 
@@ -50,17 +51,15 @@ class TextualMomentum(Strategy):
     def directives(self, ctx: StepContext) -> list[str]:
         if not self.past_gradients(ctx):
             return []
-        return ["If a problem named in <earlier_critiques> comes back in <critique>, the earlier edits did not "
-                "fix it: address it more decisively."]
+        return [MOMENTUM_RULE]
 
     def context(self, ctx: StepContext) -> list[Section]:
         past = self.past_gradients(ctx)
         if not past:
             return []
-        items = [f"Critique {n}:\n{trim_middle(g, max(100, int(self.max_chars * w / self.beta)))}"
+        items = [render(MOMENTUM_ITEM, number=n, text=trim_middle(g, max(100, int(self.max_chars * w / self.beta))))
                  for n, (w, g) in enumerate(past, start=1)]
-        return [Section("earlier_critiques", "Critiques of the instructions of earlier steps, newest first:",
-                        "\n\n".join(items), meta={"count": len(past)})]
+        return [Section("earlier_critiques", MOMENTUM_INTRO, "\n\n".join(items), meta={"count": len(past)})]
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "window": self.window, "beta": self.beta}

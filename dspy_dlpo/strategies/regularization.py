@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import word_count
+from ..autograd.prompts import MAX_WORDS_RULE, REGULARIZATION_RULE, render
 from .base import StepContext, Strategy
 
 
@@ -31,10 +32,9 @@ class TextualRegularization(Strategy):
 
     def directives(self, ctx: StepContext) -> list[str]:
         # worded so that it holds next to the learning rate's bound: removing or merging is a change too
-        text = ("Keep the instruction short: within the changes allowed, prefer removing or merging sentences "
-                "that do not help over adding new ones.")
+        text = render(REGULARIZATION_RULE)
         if self.max_words:
-            text += f" Use at most {self.max_words} words in total."
+            text += render(MAX_WORDS_RULE, max_words=self.max_words)
         return [text]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
