@@ -267,3 +267,8 @@ def test_dropout_clip_puts_frozen_sentences_back_and_keeps_other_edits():
     assert any(s not in instruction for s in split_sentences(clipped))             # an unfrozen edit survives
     keeps_them = " ".join(frozen) + "  New one."
     assert dropout.clip(c, keeps_them) == keeps_them                               # nothing to restore: as it is
+
+
+def test_pick_failures_takes_the_lowest_scoring_unsolved_rollouts():
+    assert pick_failures([1.0, 0.5, 0.0, 0.0], ["a", "b", "c", "d"]) == ["c", "d"]
+    assert pick_failures([1.0, 0.5], ["a", "b"], k=2) == ["b"] and pick_failures([1.0], ["a"]) == []

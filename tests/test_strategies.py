@@ -156,7 +156,8 @@ def test_contrastive_shows_the_same_input_under_two_instructions():
     current = "Read it. Think. Answer. Check."
     now = [Rollout(7, {"q": "the long question " * 40}, {"a": "yes"}, {"reasoning": "r", "a": "no"}, 0.0, "Wrong."),
            Rollout(8, {"q": "other"}, {"a": "no"}, {"a": "no"}, 1.0, "Correct.")]
-    history = [_record(0, "Old instruction.", current, [(7, 1.0, "yes"), (9, 0.0, "x")], [(7, 0.0, "no"), (9, 0.0, "x")])]
+    history = [_record(0, "Old instruction.", current, [(7, 1.0, "yes"), (9, 0.0, "x")],
+                       [(7, 0.0, "no"), (9, 0.0, "x")])]
     tcl = TextualContrastiveLearning(instructions=False)
     [section] = tcl.context(ctx(current, history=history, rollouts=now, step=1))
     assert section.meta["pair"] == "same_input" and section.meta["pair_index"] == 7

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.loss import field_lines, ordered_outputs
-from ..autograd.prompts import (CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO, CONTRAST_LOWER,
-                                CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS, CONTRAST_RULE_RUNS,
-                                CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
+from ..autograd.prompts import (CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
+                                CONTRAST_LOWER, CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
+                                CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
 from ..autograd.text import normalize, trim_middle
 from .base import Section, StepContext, Strategy
 
