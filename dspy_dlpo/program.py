@@ -16,6 +16,7 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.parallelizer import ParallelExecutor
 
+from .autograd.text import trim_middle
 from .redact import redact
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,14 @@ class Rollout:
     error: str | None = None
     traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "score": self.score, "feedback": self.feedback, "error": self.error}
+    def to_json(self, max_value_chars: int = 400) -> dict[str, Any]:
+        """What the trial log keeps of a rollout: its score and feedback, and its ``outputs`` (None when
+        it failed) with every value cut in the middle to ``max_value_chars`` so that checkpoints stay
+        bounded; contrastive learning shows them next to another instruction's run of the same input."""
+        outputs = None if self.outputs is None else {str(k): trim_middle(str(v), max_value_chars)
+                                                     for k, v in self.outputs.items()}
+        return {"index": self.index, "score": self.score, "feedback": self.feedback, "error": self.error,
+                "outputs": outputs}
 
 
 def get_params(program: dspy.Module) -> Params:

@@ -11,6 +11,7 @@ import dspy
 from dspy.teleprompt import Teleprompter
 
 from .autograd.client import OptimizerClient
+from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
 from .budget import UsageMeter
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import fingerprint, load_state
@@ -71,6 +72,12 @@ class DLPOTeleprompter(Teleprompter):
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: measured in ``benchmarks/README.md``.
+        max_loss_chars: characters per example in the critique prompt (int >= 400, default 2000).
+            Each example is shown whole (every input field, the expected answer, every output
+            field, the feedback) while it fits; beyond it, fields are trimmed in the middle, the
+            reasoning before the question and the answer. The default shows every BBH and GSM8K
+            question whole and keeps a minibatch of 5 within ~10,000 characters (~2,700 tokens),
+            which fits a 4,096-token context with the template and the reply.
     """
 
     def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
@@ -80,7 +87,8 @@ class DLPOTeleprompter(Teleprompter):
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, num_candidates: int = 1,
-                 append_on_no_op: bool = False, callbacks: Sequence[Callback] = ()) -> None:
+                 append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
+                 callbacks: Sequence[Callback] = ()) -> None:
         super().__init__()
         check_metric(metric)
         check_lm("prompt_model", prompt_model)
@@ -100,6 +108,7 @@ class DLPOTeleprompter(Teleprompter):
         if not isinstance(append_on_no_op, bool):
             raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
         self.append_on_no_op = append_on_no_op
+        self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.progress = bool(progress)
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
@@ -115,7 +124,8 @@ class DLPOTeleprompter(Teleprompter):
                 "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
-                "num_candidates": self.num_candidates, "append_on_no_op": self.append_on_no_op, "strategies": [s.get_config() for s in self.strategies]}
+                "num_candidates": self.num_candidates, "append_on_no_op": self.append_on_no_op,
+                "max_loss_chars": self.max_loss_chars, "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
                 valset: list[dspy.Example] | None = None) -> dspy.Module:
@@ -138,8 +148,8 @@ class DLPOTeleprompter(Teleprompter):
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                                patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
-                               num_candidates=self.num_candidates,
-                               append_on_no_op=self.append_on_no_op, log_dir=self.log_dir)
+                               num_candidates=self.num_candidates, append_on_no_op=self.append_on_no_op,
+                               max_loss_chars=self.max_loss_chars, log_dir=self.log_dir)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
         trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
                           strategies=self.strategies, config=config, state=state, identity=identity,

@@ -215,5 +215,5 @@ def test_append_on_no_op_turns_unchanged_rewrites_into_one_added_sentence():
     assert first["outcome"] == "accepted" and first["appended"] is True and first["attempts"] == 2
     assert moved.score == 100.0 and moved.signature.instructions.endswith(" " + MAGIC)
     fallback = next(p for p in optimizer.prompts if "<sentence>" in p)
-    assert "Expected: " in fallback and "Program output: " in fallback   # a failing example is shown
+    assert "Expected:\n" in fallback and "Program output:\n" in fallback   # a failing example is shown
     assert DLPOTeleprompter(exact_metric, append_on_no_op=True).get_params()["append_on_no_op"] is True

@@ -49,7 +49,7 @@ def test_learning_rate_violation_retried_once_then_clipped_to_k_edits():
     assert update.instruction == "Go on. Answer." and update.reason == "clipped"
     assert len(seen) == 2 and update.attempts == 2      # one stricter re-ask, then the clip
     assert "changed 4 sentences but at most 1" in update.problems[-1]
-    assert "Change at most 1 sentence of the instruction" in seen[0][0]
+    assert "Change at most 1 sentence of the current instruction" in seen[0][0]
     assert "changed 4 sentences but at most 1" in seen[1][0]
 
 

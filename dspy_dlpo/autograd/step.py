@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
-from .prompts import ADD_SENTENCE, CLIPPED_HINT, DIRECTIVE, FAILURE, RETRY, UPDATE, render
-from .text import normalize, numbered, parse_tag, split_sentences, word_count
+from .prompts import CLIPPED_HINT, RETRY, render
+from .text import BLOCK_PROBLEMS, normalize, parse_block, parse_tag, split_sentences, word_count
+from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
 # Phrases of our own prompts that must never leak into an optimized instruction.
@@ -65,9 +66,9 @@ def _problem(reply: str | None, ctx: StepContext, strategies: list[Strategy],
     """:func:`_vet` of the rewrite in ``reply`` ("error" when the call failed)."""
     if reply is None:
         return None, "error", "the optimizer LM call failed"
-    parsed = parse_tag(reply, "instruction")
-    if parsed is None:
-        return None, "unparseable", "there was no text between <instruction> and </instruction>."
+    parsed, problem = parse_block(reply, "instruction")
+    if parsed is None:  # missing, cut off (unclosed), nested or empty
+        return None, "unparseable", BLOCK_PROBLEMS[problem].format(tag="instruction")
     candidate = clean_instruction(parsed)
     if not candidate:
         return None, "unparseable", "the instruction between the tags was empty."
@@ -132,12 +133,9 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     ``sample_first``: the first ask is sampled too (with ``rollout_base`` as its rollout id), as every
     candidate after the first of a step must be, or the cache would serve the first one again.
     """
-    rules = {s.name: texts for s in strategies if (texts := s.directives(ctx))}
-    directives = "".join(render(DIRECTIVE, text=d) for texts in rules.values() for d in texts)
-    prompt = render(UPDATE, role=role, numbered=numbered(ctx.sentences) or "(empty)", gradient=ctx.gradient,
-                    directives=directives)
-    fallback = render(ADD_SENTENCE, role=role, instruction=ctx.instruction or "(empty)", gradient=ctx.gradient,
-                      failure=render(FAILURE, loss=failure) if failure else "")
+    prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=[failure] if failure else [])
+    fallback, _ = build_fallback_prompt(ctx, role=role, failure=failure)
+    rules, ctx.scratch["shown"] = shown["rules"], shown  # what this step showed, for the trial log
     problems: list[str] = []
     kind, violating, projected = "error", None, None
     appending = fallback_sent = False

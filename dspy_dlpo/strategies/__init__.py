@@ -1,7 +1,7 @@
 """The seven DLPO strategies as composable, stateless objects (see :mod:`.base` for the hooks)."""
 
 from .annealing import TextualSimulatedAnnealing
-from .base import Decision, StepContext, Strategy, derived_rng, greedy_accept
+from .base import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
 from .contrastive import TextualContrastiveLearning
 from .dropout import TextualDropout
 from .learning_rate import TextualLearningRate
@@ -10,7 +10,7 @@ from .regularization import TextualRegularization
 from .schedules import SCHEDULES, Schedule, constant, cosine, exponential, linear, step_decay
 
 __all__ = [
-    "Decision", "StepContext", "Strategy", "derived_rng", "greedy_accept",
+    "Decision", "Section", "StepContext", "Strategy", "derived_rng", "greedy_accept",
     "TextualLearningRate", "TextualDropout", "TextualSimulatedAnnealing", "TextualMomentum",
     "TextualContrastiveLearning", "TextualRegularization",
     "SCHEDULES", "Schedule", "constant", "cosine", "exponential", "linear", "step_decay",

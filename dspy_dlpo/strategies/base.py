@@ -3,8 +3,11 @@
 A step for one parameter (one predictor's instruction) runs these hooks in this order:
 
 1. ``shape_losses``   pick which per-example losses reach the gradient (feedback dropout);
-2. ``directives``     text blocks for the rewrite prompt (bounds, frozen sentences, momentum,
-                      contrastive examples, simplification);
+2. ``directives``     RULES for the rewrite prompt, one short imperative each (edit bound,
+                      frozen sentences, simplification, how to use a data section); listed once,
+                      in the prompt's "Rules" section;
+   ``context``        DATA for the rewrite prompt as tagged :class:`Section` s (earlier critiques,
+                      contrastive instructions and rollouts), shown apart from the rules;
 3. ``check``          verify the rewrite obeys the strategy (sentence edits, frozen sentences,
                       max length); a violation is retried once, then the step is clipped;
 4. ``penalty``        points subtracted from a candidate's score before acceptance;
@@ -55,6 +58,21 @@ class StepContext:
 
 
 @dataclass
+class Section:
+    """A block of data in the rewrite prompt, shown as ``intro`` then ``<name>body</name>``.
+
+    ``name`` must be a tag-like identifier (letters, digits, underscores); example and LM text in
+    ``body`` is escaped so that it cannot open or close any tag of the prompt. ``meta`` is what
+    the trial log records about the section (counts, which pair was shown), never shown.
+    """
+
+    name: str
+    intro: str
+    body: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Decision:
     """The outcome of an acceptance rule."""
 
@@ -73,6 +91,11 @@ class Strategy:
         return losses
 
     def directives(self, ctx: StepContext) -> list[str]:
+        """Rules for the rewrite (imperative sentences; no data, no scores)."""
+        return []
+
+    def context(self, ctx: StepContext) -> list[Section]:
+        """Data for the rewrite prompt, as tagged sections (see :class:`Section`)."""
         return []
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:

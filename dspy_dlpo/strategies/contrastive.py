@@ -1,40 +1,77 @@
-"""TextualContrastiveLearning (TCL): show what separates better instructions and rollouts."""
+"""TextualContrastiveLearning (TCL): show what separates better instructions and runs from worse ones."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import normalize, truncate
-from .base import StepContext, Strategy
+from ..autograd.loss import field_lines, ordered_outputs
+from ..autograd.prompts import (CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
+                                CONTRAST_LOWER, CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
+                                CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
+from ..autograd.text import normalize, trim_middle
+from .base import Section, StepContext, Strategy
 
 
-def _rollout_text(rollout: Any, max_chars: int) -> str:
-    outputs = rollout.outputs if rollout.outputs is not None else {"error": rollout.error}
-    return truncate(f"input: {rollout.inputs} | output: {outputs} | score {rollout.score:.2f} | "
-                    f"feedback: {rollout.feedback}", max_chars)
+def _view(rollout: Any) -> dict[str, Any]:
+    """A rollout as the plain dict the trial log stores (:meth:`Rollout.to_json`)."""
+    if isinstance(rollout, dict):
+        return rollout
+    return {"index": rollout.index, "score": rollout.score, "feedback": rollout.feedback, "error": rollout.error,
+            "outputs": rollout.outputs}
+
+
+def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, Any]]]]:
+    """Example index -> ``(step, instruction, rollout)`` for every recorded run of this parameter:
+    the minibatch under the instruction before each step (``rollouts``), under the step's
+    candidate (``rollouts_after``), and the current minibatch. Records without them are skipped."""
+    seen: dict[int, list[tuple[int, str, dict[str, Any]]]] = {}
+    runs = [(r.get("step", -1), r.get(instr), r.get(key)) for r in ctx.param_history()
+            for instr, key in (("instruction_before", "rollouts"), ("instruction_after", "rollouts_after"))]
+    runs.append((ctx.step, ctx.instruction, [_view(r) for r in ctx.rollouts]))
+    for step, instruction, rollouts in runs:
+        if not isinstance(instruction, str) or not isinstance(rollouts, list):
+            continue
+        for rollout in rollouts:
+            if isinstance(rollout, dict) and isinstance(rollout.get("index"), int) and "score" in rollout:
+                seen.setdefault(rollout["index"], []).append((step, instruction, rollout))
+    return seen
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
 
 
 class TextualContrastiveLearning(Strategy):
-    """Contrast good and bad past instructions (validation scores) and a good vs bad rollout.
+    """Contrast better and worse validated instructions, and a run that went right with one that
+    went wrong, in a ``<contrast>`` section of the rewrite prompt.
 
-    The rewrite prompt gets up to ``k`` of the best and ``k`` of the worst distinct validated
-    instructions of this parameter with their validation scores, and (``rollouts=True``) the
-    best and worst rollout of the current minibatch when their scores differ. Bounded by
-    ``k`` and ``max_chars`` (the reference code pasted its whole history). Defaults: ``k=2``,
-    600 characters per item.
+    Instructions (``instructions=True``): up to ``k`` distinct validated instructions of this
+    parameter that scored higher than the current one and ``k`` that scored lower, best first. The
+    current instruction is never listed (shown as "better" it reads as "keep it"); when it was not
+    validated, the others are split into a better and a worse half. No scores are printed.
+
+    Runs (``rollouts=True``): preferably the SAME training input under two instructions with
+    different scores (from the trial log: the runs before and after earlier steps, and the current
+    minibatch; the current instruction is never the one that got it right), else the best and the
+    worst run of the current minibatch. Each is shown per field with the expected answer, the
+    graded output fields first, every field trimmed in the middle to ``max_chars`` (the input to
+    twice that). Defaults: ``k=2``, ``max_chars=500``.
     """
 
     name = "contrastive"
 
-    def __init__(self, k: int = 2, *, instructions: bool = True, rollouts: bool = True, max_chars: int = 600) -> None:
+    def __init__(self, k: int = 2, *, instructions: bool = True, rollouts: bool = True, max_chars: int = 500) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"contrastive k must be an int >= 1, got {k!r}")
         if not (instructions or rollouts):
             raise ValueError("contrastive learning needs instructions=True or rollouts=True")
-        self.k, self.instructions, self.rollouts, self.max_chars = k, instructions, rollouts, int(max_chars)
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
+            raise ValueError(f"contrastive max_chars must be an int >= 100, got {max_chars!r}")
+        self.k, self.instructions, self.rollouts, self.max_chars = k, instructions, rollouts, max_chars
 
+    # -- instructions ------------------------------------------------------------------------
     def scored_instructions(self, ctx: StepContext) -> list[tuple[float, str]]:
-        """Distinct validated instructions of this parameter, best first."""
+        """Distinct validated instructions of this parameter, best first (with their best score)."""
         best: dict[str, tuple[float, str]] = {}
         for cand in ctx.candidates:
             text = cand["params"].get(ctx.param)
@@ -45,31 +82,117 @@ class TextualContrastiveLearning(Strategy):
                 best[key] = (cand["score"], text)
         return sorted(best.values(), key=lambda item: -item[0])
 
-    def _instruction_block(self, ctx: StepContext) -> str | None:
+    def better_and_worse(self, ctx: StepContext) -> tuple[list[str], list[str]]:
+        """The instructions to list as better and as worse; never the current one."""
         scored = self.scored_instructions(ctx)
-        if len(scored) < 2 or scored[0][0] == scored[-1][0]:
-            return None
-        n = min(self.k, len(scored) // 2)  # disjoint: an instruction is never both better and worse
-        good, bad = scored[:n], scored[len(scored) - n:]
-        fmt = lambda items: "\n".join(f"- ({s:.1f}%) {truncate(t, self.max_chars)}" for s, t in items)
-        return ("Instructions tried earlier, with validation accuracy. Keep what the better ones do and "
-                f"avoid what the worse ones do.\nBetter:\n{fmt(good)}\nWorse:\n{fmt(bad)}")
+        current = normalize(ctx.instruction)
+        own = [s for s, t in scored if normalize(t) == current]
+        others = [(s, t) for s, t in scored if normalize(t) != current]
+        if own:
+            return ([t for s, t in others if s > own[0]][:self.k],
+                    [t for s, t in others if s < own[0]][-self.k:])
+        if len(others) < 2 or others[0][0] == others[-1][0]:
+            return [], []
+        n = min(self.k, len(others) // 2)  # disjoint halves
+        return [t for _, t in others[:n]], [t for _, t in others[len(others) - n:]]
 
-    def _rollout_block(self, ctx: StepContext) -> str | None:
+    def _instruction_text(self, better: list[str], worse: list[str]) -> str:
+        fmt = lambda items: "\n".join(f"- {_indent(trim_middle(t, self.max_chars))}" for t in items)
+        parts = [CONTRAST_INSTRUCTIONS]
+        if better:
+            parts.append(render(CONTRAST_HIGHER, items=fmt(better)))
+        if worse:
+            parts.append(render(CONTRAST_LOWER, items=fmt(worse)))
+        return "\n".join(parts)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def same_input_pair(self, ctx: StepContext) -> tuple[int, tuple, tuple] | None:
+        """``(index, better, worse)`` runs (each ``(step, instruction, rollout)``) of one example of the
+        current minibatch under two instructions with different scores, or None. Preferred: the current
+        instruction got it wrong; then the largest score gap; then the most recent."""
+        current, best, best_key = normalize(ctx.instruction), None, None
+        batch = {r.index for r in ctx.rollouts}
+        for index, runs in _observations(ctx).items():
+            if index not in batch:
+                continue  # its input is not at hand
+            for good in runs:
+                if normalize(good[1]) == current:
+                    continue  # the current instruction is never the example to imitate
+                for bad in runs:
+                    if normalize(bad[1]) == normalize(good[1]) or bad[2]["score"] >= good[2]["score"]:
+                        continue
+                    key = (normalize(bad[1]) == current, good[2]["score"] - bad[2]["score"], max(good[0], bad[0]))
+                    if best_key is None or key > best_key:
+                        best, best_key = (index, good, bad), key
+        return best
+
+    def _run_lines(self, rollout: dict[str, Any], gold: dict[str, Any]) -> str:
+        if rollout.get("outputs"):
+            shown = ordered_outputs(rollout["outputs"], gold)
+        else:
+            shown = {"error": rollout["error"]} if rollout.get("error") else {"output": "(not recorded)"}
+        return render(CONTRAST_RUN, outputs=field_lines(shown, self.max_chars),
+                      feedback=trim_middle(rollout.get("feedback") or "(none)", self.max_chars))
+
+    def _example_lines(self, rollout: Any) -> str:
+        return render(CONTRAST_EXAMPLE, inputs=field_lines(rollout.inputs, 2 * self.max_chars),
+                      expected=field_lines(rollout.gold, self.max_chars))
+
+    def _same_input_text(self, ctx: StepContext, pair: tuple[int, tuple, tuple]) -> str:
+        index, good, bad = pair
+        example = next(r for r in ctx.rollouts if r.index == index)
+        gold = dict(example.gold or {})
+        bad_is_current = normalize(bad[1]) == normalize(ctx.instruction)
+        named = lambda run: render(CONTRAST_NAMED, instruction=_indent(trim_middle(run[1], self.max_chars)))
+        return render(CONTRAST_SAME_INPUT, example=self._example_lines(example), good_score=good[2]["score"],
+                      good=named(good) + self._run_lines(good[2], gold), bad_score=bad[2]["score"],
+                      whose="under the current instruction" if bad_is_current else "under another instruction",
+                      bad=("" if bad_is_current else named(bad)) + self._run_lines(bad[2], gold))
+
+    def _minibatch_text(self, ctx: StepContext) -> str | None:
         if len(ctx.rollouts) < 2:
             return None
         ranked = sorted(ctx.rollouts, key=lambda r: (-r.score, r.index))
         good, bad = ranked[0], ranked[-1]
         if good.score == bad.score:
             return None
-        return ("A better and a worse rollout from this minibatch. Make the instruction produce the "
-                f"behaviour of the better one.\nBetter: {_rollout_text(good, self.max_chars)}\n"
-                f"Worse: {_rollout_text(bad, self.max_chars)}")
+        run = lambda r: f"{self._example_lines(r)}\n{self._run_lines(_view(r), dict(r.gold or {}))}"
+        return render(CONTRAST_MINIBATCH, good_score=good.score, good=run(good), bad_score=bad.score, bad=run(bad))
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _build(self, ctx: StepContext) -> tuple[list[str], Section | None]:
+        key = f"{self.name}:{id(self)}"
+        if key not in ctx.scratch:
+            ctx.scratch[key] = self._compose(ctx)
+        return ctx.scratch[key]
+
+    def _compose(self, ctx: StepContext) -> tuple[list[str], Section | None]:
+        better, worse = self.better_and_worse(ctx) if self.instructions else ([], [])
+        pair = self.same_input_pair(ctx) if self.rollouts else None
+        run_text = (self._same_input_text(ctx, pair) if pair else self._minibatch_text(ctx)) if self.rollouts else None
+        parts, rules = [], []
+        if better or worse:
+            parts.append(self._instruction_text(better, worse))
+            rules.append(CONTRAST_RULE_INSTRUCTIONS)
+        if run_text:
+            parts.append(run_text)
+            rules.append(CONTRAST_RULE_RUNS)
+        if not parts:
+            return [], None
+        meta = {"better": len(better), "worse": len(worse),
+                "pair": "same_input" if pair else "minibatch" if run_text else None}
+        if pair:
+            meta.update(pair_index=pair[0], pair_steps=[pair[1][0], pair[2][0]])
+        rule = "; ".join(rules)
+        section = Section("contrast", CONTRAST_INTRO, "\n\n".join(parts), meta)
+        return [rule[0].upper() + rule[1:] + "."], section
 
     def directives(self, ctx: StepContext) -> list[str]:
-        blocks = [self._instruction_block(ctx) if self.instructions else None,
-                  self._rollout_block(ctx) if self.rollouts else None]
-        return [b for b in blocks if b]
+        return self._build(ctx)[0]
+
+    def context(self, ctx: StepContext) -> list[Section]:
+        section = self._build(ctx)[1]
+        return [section] if section else []
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "k": self.k, "instructions": self.instructions, "rollouts": self.rollouts}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import missing_sentences
+from ..autograd.text import missing_sentences, restore_sentences
+from ..autograd.prompts import DROPOUT_RULE, render
 from .base import StepContext, Strategy
 
 
@@ -19,8 +20,9 @@ class TextualDropout(Strategy):
 
     ``round(rate * n)`` sentences are frozen, never all of them (a one-sentence instruction is
     never frozen). The rewrite is checked; a rewrite that changes a frozen sentence is retried,
-    then clipped. ``feedback_rate`` drops that fraction of the per-example losses before the
-    gradient (at least one loss is kept). Defaults 0.25 / 0.0: a quarter of a four-sentence
+    then clipped (:meth:`clip` puts the frozen sentences back, keeping the other edits).
+    ``feedback_rate`` drops that fraction of the per-example losses before the gradient (at least
+    one loss is kept). Defaults 0.25 / 0.0: a quarter of a four-sentence
     instruction is protected per step, which damps overreaction to one minibatch without
     blocking edits; feedback dropout is off because batches are already small.
     """
@@ -38,6 +40,7 @@ class TextualDropout(Strategy):
             count = min(n - 1, int(self.rate * n + 0.5)) if n > 1 else 0
             picks = sorted(ctx.rng(self.name).sample(range(n), count)) if count > 0 else []
             ctx.scratch["frozen"] = [ctx.sentences[i] for i in picks]
+            ctx.scratch["frozen_numbers"] = [i + 1 for i in picks]
         return ctx.scratch["frozen"]
 
     def shape_losses(self, ctx: StepContext, losses: list[str]) -> list[str]:
@@ -48,11 +51,13 @@ class TextualDropout(Strategy):
         return kept or [losses[rng.randrange(len(losses))]]
 
     def directives(self, ctx: StepContext) -> list[str]:
-        frozen = self.frozen(ctx)
-        if not frozen:
+        if not self.frozen(ctx):
             return []
-        listed = "\n".join(f"- {s}" for s in frozen)
-        return [f"These sentences are frozen in this step: copy each of them word for word:\n{listed}"]
+        numbers = [f"[{n}]" for n in ctx.scratch["frozen_numbers"]]
+        listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+        plural = len(numbers) > 1
+        return [render(DROPOUT_RULE, sentences=f"sentence{'s' if plural else ''} {listed}",
+                       they="they are" if plural else "it is")]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
         missing = missing_sentences(self.frozen(ctx), candidate)
@@ -60,6 +65,13 @@ class TextualDropout(Strategy):
             return "These frozen sentences were changed or removed; copy them verbatim:\n" + "\n".join(
                 f"- {s}" for s in missing)
         return None
+
+    def clip(self, ctx: StepContext, candidate: str) -> str:
+        """``candidate`` with every frozen sentence it changed or removed put back verbatim where the
+        current instruction has it; every other edit of ``candidate`` is kept."""
+        if not missing_sentences(self.frozen(ctx), candidate):
+            return candidate
+        return restore_sentences(ctx.instruction, candidate, self.frozen(ctx))
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "rate": self.rate, "feedback_rate": self.feedback_rate}

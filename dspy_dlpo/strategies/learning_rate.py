@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import clip_edits, sentence_edits
+from ..autograd.prompts import LEARNING_RATE_RULE, render
 from .base import StepContext, Strategy
 from .schedules import Schedule, constant, exponential
 
@@ -49,9 +50,7 @@ class TextualLearningRate(Strategy):
 
     def directives(self, ctx: StepContext) -> list[str]:
         k = self.edits_allowed(ctx.step)
-        return [f"Change at most {k} sentence{'s' if k > 1 else ''} of the instruction in this step. "
-                "Adding, deleting or rewriting one sentence counts as one change; keep every other "
-                "sentence exactly as it is."]
+        return [render(LEARNING_RATE_RULE, k=k, sentences="sentences" if k > 1 else "sentence")]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
         k, edits = self.edits_allowed(ctx.step), sentence_edits(ctx.instruction, candidate)
@@ -61,8 +60,11 @@ class TextualLearningRate(Strategy):
         return None
 
     def clip(self, ctx: StepContext, candidate: str) -> str | None:
-        """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest."""
-        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step))
+        """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest. Edits of
+        sentences frozen this step (``ctx.scratch["frozen"]``, set by dropout) are undone without using
+        any of the ``k``, so that the clip composes with dropout in either order."""
+        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step),
+                          protected=ctx.scratch.get("frozen", ()))
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "schedule": self.describe, "k_at_0": self.edits_allowed(0)}

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import normalize, truncate
-from .base import StepContext, Strategy
+from ..autograd.text import normalize, trim_middle
+from ..autograd.prompts import MOMENTUM_INTRO, MOMENTUM_ITEM, MOMENTUM_RULE, render
+from .base import Section, StepContext, Strategy
 
 
 class TextualMomentum(Strategy):
-    """Show the last ``window`` distinct gradients of this parameter, newest first, with weights.
+    """Show the last ``window`` distinct critiques of this parameter, newest first, as data.
 
-    Weights decay as ``beta**age``; exact repeats (after normalization) are shown once. A point
-    that keeps recurring tells the optimizer earlier edits were too weak. Defaults:
-    ``window=3``, ``beta=0.7``, each past gradient cut to 600 characters so the prompt stays
-    bounded (a complaint about TextGrad-style optimizers is update prompts that grow forever).
+    Exact repeats (after normalization) are shown once. A point that keeps recurring tells the
+    optimizer that earlier edits were too weak; the rule that says so is listed with the other
+    rules, the critiques themselves in an ``<earlier_critiques>`` section. The decay ``beta`` sets
+    how much of each is shown, not a number printed next to it (small LMs copy such numbers into
+    the instruction): the critique of age ``a`` (1 = the previous one) gets
+    ``max_chars * beta**(a - 1)`` characters, trimmed in the middle. Defaults: ``window=3``,
+    ``beta=0.7``, ``max_chars=600`` (600, 420 and 294 characters: the section stays bounded, a
+    complaint about TextGrad-style optimizers is update prompts that grow forever).
     """
 
     name = "momentum"
@@ -24,10 +29,13 @@ class TextualMomentum(Strategy):
             raise ValueError(f"momentum window must be an int >= 1, got {window!r}")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta <= 1:
             raise ValueError(f"momentum beta must be in (0, 1], got {beta!r}")
-        self.window, self.beta, self.max_chars = window, float(beta), int(max_chars)
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
+            raise ValueError(f"momentum max_chars must be an int >= 100, got {max_chars!r}")
+        self.window, self.beta, self.max_chars = window, float(beta), max_chars
 
     def past_gradients(self, ctx: StepContext) -> list[tuple[float, str]]:
-        """``(weight, gradient)`` pairs, newest first, deduplicated, at most ``window``."""
+        """``(weight, gradient)`` pairs, newest first, deduplicated, at most ``window``; the weight
+        ``beta**age`` scales the characters shown."""
         seen: set[str] = set()
         picked: list[tuple[float, str]] = []
         for age, record in enumerate(reversed([r for r in ctx.param_history() if r.get("gradient")]), start=1):
@@ -41,12 +49,17 @@ class TextualMomentum(Strategy):
         return picked
 
     def directives(self, ctx: StepContext) -> list[str]:
+        if not self.past_gradients(ctx):
+            return []
+        return [MOMENTUM_RULE]
+
+    def context(self, ctx: StepContext) -> list[Section]:
         past = self.past_gradients(ctx)
         if not past:
             return []
-        lines = [f"(weight {w:.2f}) {truncate(g, self.max_chars)}" for w, g in past]
-        return ["Critiques from earlier steps, newest first. A problem that recurs here was not fixed by "
-                "earlier edits: address it more decisively.\n" + "\n".join(lines)]
+        items = [render(MOMENTUM_ITEM, number=n, text=trim_middle(g, max(100, int(self.max_chars * w / self.beta))))
+                 for n, (w, g) in enumerate(past, start=1)]
+        return [Section("earlier_critiques", MOMENTUM_INTRO, "\n\n".join(items), meta={"count": len(past)})]
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "window": self.window, "beta": self.beta}

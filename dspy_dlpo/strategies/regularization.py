@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.text import word_count
+from ..autograd.prompts import MAX_WORDS_RULE, REGULARIZATION_RULE, render
 from .base import StepContext, Strategy
 
 
@@ -30,10 +31,10 @@ class TextualRegularization(Strategy):
         return self.weight * word_count(instruction)
 
     def directives(self, ctx: StepContext) -> list[str]:
-        text = ("Keep the instruction short and general: remove sentences that do not help, merge "
-                "duplicates, and do not copy details of specific examples.")
+        # worded so that it holds next to the learning rate's bound: removing or merging is a change too
+        text = render(REGULARIZATION_RULE)
         if self.max_words:
-            text += f" The instruction must have at most {self.max_words} words."
+            text += render(MAX_WORDS_RULE, max_words=self.max_words)
         return [text]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
