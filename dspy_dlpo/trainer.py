@@ -17,9 +17,10 @@ import dspy
 
 from .autograd.backward import compute_gradient
 from .autograd.client import OptimizerClient
-from .autograd.loss import loss_text
+from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, loss_text
 from .autograd.step import Update, propose_update
 from .autograd.text import normalize, split_sentences, word_count
+from .autograd.update_prompt import pick_failures
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import save_state, stop_requested
@@ -43,7 +44,7 @@ class TrainerConfig:
     rewrite_attempts: int = 3
     num_candidates: int = 1
     append_on_no_op: bool = False
-    max_loss_chars: int = 900
+    max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS
     log_dir: Path | None = None
 
 
@@ -224,7 +225,7 @@ class Trainer:
         role = describe_role(self.program, ctx.param)
         losses = [loss_text(r, i + 1, param=ctx.param, multi_predictor=len(self.names) > 1,
                             max_chars=self.config.max_loss_chars) for i, r in enumerate(ctx.rollouts)]
-        worst = losses[min(range(len(losses)), key=lambda i: ctx.rollouts[i].score)]  # for a no-op fallback
+        failures = pick_failures([r.score for r in ctx.rollouts], losses)  # shown with the rewrite prompt
         for strategy in self.strategies:
             losses = strategy.shape_losses(ctx, losses)
         solved = sum(r.score >= 1.0 for r in ctx.rollouts)
@@ -235,10 +236,11 @@ class Trainer:
             self.state.count_fault("no_gradient")
             record.update(outcome="skipped", reason="no gradient: the optimizer LM failed or replied empty")
             return
-        updates = self._propose(ctx, role, worst)
+        updates = self._propose(ctx, role, failures)
         first = updates[0]
         record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
-                      frozen=ctx.scratch.get("frozen", []), directives=first.directives)
+                      frozen=ctx.scratch.get("frozen", []), directives=first.directives,
+                      shown=_shown_summary(ctx.scratch.get("shown")))
         if len(updates) > 1:
             record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
                                    for u in updates]
@@ -250,7 +252,7 @@ class Trainer:
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
-    def _propose(self, ctx: StepContext, role: str, worst: str) -> list[Update]:
+    def _propose(self, ctx: StepContext, role: str, failures: list[str]) -> list[Update]:
         """``num_candidates`` rewrites; every candidate after the first is sampled (its own rollout ids),
         so that it is not the first one served again from the cache."""
         updates = []
@@ -259,7 +261,7 @@ class Trainer:
             base = derived_rng(self.config.seed, ctx.step, ctx.param, *keys).randrange(1, 10**9)
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                           attempts=self.config.rewrite_attempts, rollout_base=base,
-                                          append_on_no_op=self.config.append_on_no_op, failure=worst,
+                                          append_on_no_op=self.config.append_on_no_op, failures=failures,
                                           sample_first=j > 0))
         return updates
 
@@ -323,6 +325,13 @@ class Trainer:
         record.update(returned_to_best=True,
                       reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
                              "the next step starts from the best program")
+
+
+def _shown_summary(shown: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the rewrite prompt showed, for the trial log (section names and counts, not the texts)."""
+    if not shown:
+        return None
+    return {k: v for k, v in shown.items() if k != "rules"}
 
 
 def _distinct(updates: list[Update]) -> list[Update]:

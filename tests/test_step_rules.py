@@ -160,3 +160,19 @@ def test_task_words_that_the_instruction_or_fields_use_do_not_block_a_rewrite():
     blocked = propose_update(client, leak_ctx("Read the symptoms."), role="r", strategies=[], attempts=1,
                              rollout_base=1)
     assert blocked.instruction is None and "'diagnosis'" in blocked.problems[0]
+
+
+def test_the_rewrite_prompt_shows_two_failing_examples_and_the_log_records_what_was_shown():
+    optimizer = ScriptedOptimizer()
+    data = reverse_examples()
+    with dspy.context(lm=reverse_task_lm()):
+        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=1, batch_size=4,
+                                  progress=False).compile(dspy.Predict("question -> answer"),
+                                                          trainset=data[:8], valset=data[8:])
+    prompt = optimizer.update_prompts()[0]
+    shown = prompt[prompt.index("<failing_examples>"):prompt.index("</failing_examples>")]
+    assert shown.count("Example ") == 2                 # the two lowest-scoring of four failures
+    first = result.trial_logs[0]
+    assert first["shown"]["failing_examples"]["count"] == 2 and "critique" in first["shown"]["sections"]
+    assert [r["outputs"] for r in first["rollouts_after"]] == [{"answer": w[::-1]} for w in
+                                                              [data[i].question for i in first["batch"]]]

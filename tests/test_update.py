@@ -152,7 +152,7 @@ def test_role_description_leak_is_rejected():
 def test_no_op_without_the_fallback_re_asks_for_a_whole_rewrite():
     same = f"<instruction>{INSTRUCTION}</instruction>"
     client, seen = scripted_client([same, same, same])
-    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1, failure="Example 1")
+    update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1, failures=["Example 1"])
     assert update.instruction is None and update.reason == "no-op" and len(seen) == 3
     assert all("<instruction> and </instruction>" in prompt for prompt, _ in seen)
     assert not any("<sentence>" in prompt for prompt, _ in seen)
@@ -167,7 +167,7 @@ def test_append_on_no_op_asks_for_one_sentence_shown_a_failure():
                                     "<sentence>[3] Spell the word backwards.</sentence>"])
     strategies = [TextualLearningRate(1, decay=False), TextualDropout(0.5)]  # one edit, half the sentences frozen
     update = propose_update(client, ctx(), role="r", strategies=strategies, attempts=3, rollout_base=1,
-                            append_on_no_op=True, failure=failure)
+                            append_on_no_op=True, failures=[failure])
     assert update.reason == "appended" and update.attempts == 3
     assert update.instruction == "Read the word. Answer. Spell the word backwards."
     fallback = seen[1][0]
@@ -185,13 +185,13 @@ def test_append_on_no_op_still_obeys_the_rules_and_keeps_a_clipped_rewrite():
     client, _ = scripted_client([f"<instruction>{INSTRUCTION}</instruction>",
                                  "<sentence>Spell it backwards.</sentence>", "<sentence>Reverse it.</sentence>"])
     update = propose_update(client, ctx(), role="r", strategies=[TextualRegularization(0.0, max_words=5)],
-                            attempts=3, rollout_base=1, append_on_no_op=True, failure="x")
+                            attempts=3, rollout_base=1, append_on_no_op=True, failures=["x"])
     assert update.instruction is None and update.reason == "clipped" and "the limit is 5" in update.problems[-1]
     # a rewrite that broke a rule and was projected is not replaced by the fallback after a no-op
     too_big = "<instruction>Go on. Be brief. Stop now. Check it.</instruction>"
     client, seen = scripted_client([too_big, f"<instruction>{INSTRUCTION}</instruction>", "<sentence>x</sentence>"])
     update = propose_update(client, ctx(), role="r", strategies=[TextualLearningRate(1, decay=False)], attempts=2,
-                            rollout_base=1, append_on_no_op=True, failure="x")
+                            rollout_base=1, append_on_no_op=True, failures=["x"])
     assert update.reason == "clipped" and update.instruction == "Go on. Answer." and len(seen) == 2
 
 
@@ -201,7 +201,7 @@ def test_append_accepts_a_bare_one_line_sentence_and_rejects_talk_about_the_prog
                                     "<sentence>The new sentence should state that the word is reversed.</sentence>",
                                     '"Spell the word from its last letter to its first."'])
     update = propose_update(client, ctx(), role="r", strategies=[], attempts=4, rollout_base=1,
-                            append_on_no_op=True, failure="x")
+                            append_on_no_op=True, failures=["x"])
     assert update.reason == "appended"
     assert update.instruction == "Read the word. Answer. Spell the word from its last letter to its first."
     assert "talked about the program" in update.problems[1] and "talked about the program" in seen[2][0]
@@ -209,6 +209,6 @@ def test_append_accepts_a_bare_one_line_sentence_and_rejects_talk_about_the_prog
     # a long untagged reply is not guessed at
     client, _ = scripted_client([same, "Sure! Here is a sentence:\n\nReverse it.", "Reverse it. " * 40])
     update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=1,
-                            append_on_no_op=True, failure="x")
+                            append_on_no_op=True, failures=["x"])
     assert update.instruction is None and update.problems[1:] == ["there was no sentence between <sentence> and "
                                                                   "</sentence>."] * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..strategies.base import StepContext, Strategy
@@ -89,7 +90,10 @@ def _addition(reply: str | None, ctx: StepContext, strategies: list[Strategy],
     """:func:`_vet` of the current instruction with the sentence in ``reply`` appended."""
     if reply is None:
         return None, "error", "the optimizer LM call failed"
-    sentence = clean_instruction(parse_tag(reply, "sentence") or _bare_sentence(reply))
+    parsed, problem = parse_block(reply, "sentence")
+    if problem in ("unclosed", "nested"):  # cut off by max_tokens, or tags inside tags: re-ask
+        return None, "unparseable", BLOCK_PROBLEMS[problem].format(tag="sentence")
+    sentence = clean_instruction(parsed or _bare_sentence(reply))
     if not sentence:
         return None, "unparseable", "there was no sentence between <sentence> and </sentence>."
     if _ABOUT_THE_PROGRAM.search(sentence):
@@ -114,7 +118,7 @@ def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> st
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
                    attempts: int, rollout_base: int, append_on_no_op: bool = False,
-                   failure: str | None = None, sample_first: bool = False) -> Update:
+                   failures: Sequence[str] = (), sample_first: bool = False) -> Update:
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
@@ -127,14 +131,15 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
 
     With ``append_on_no_op``, a no-op rewrite (a small LM returns the instruction unchanged when the
     diagnosis repeats what it already says) turns the remaining attempts into asks for the smallest
-    possible step: one new sentence to append, written after seeing ``failure`` (the loss text of an
-    example the program got wrong). Such an update has reason "appended".
+    possible step: one new sentence to append, written after seeing the first of ``failures`` (the
+    loss texts of examples the program got wrong, worst first; the rewrite prompt shows them all).
+    Such an update has reason "appended".
 
     ``sample_first``: the first ask is sampled too (with ``rollout_base`` as its rollout id), as every
     candidate after the first of a step must be, or the cache would serve the first one again.
     """
-    prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=[failure] if failure else [])
-    fallback, _ = build_fallback_prompt(ctx, role=role, failure=failure)
+    prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=failures)
+    fallback, _ = build_fallback_prompt(ctx, role=role, failure=failures[0] if failures else None)
     rules, ctx.scratch["shown"] = shown["rules"], shown  # what this step showed, for the trial log
     problems: list[str] = []
     kind, violating, projected = "error", None, None
