@@ -93,7 +93,7 @@ def test_contrastive_instructions_rollouts_and_rule():
     tcl = TextualContrastiveLearning(k=1)
     c = ctx(candidates=candidates, rollouts=[bad, good])
     [section] = tcl.context(c)
-    higher, lower = section.body.split("Scored lower")
+    higher, lower = section.body.split("Scored worst")
     assert "Good one." in higher and "Bad one." in lower and "Mid one." not in section.body
     assert "80" not in section.body and "%" not in section.body           # validation scores are not printed
     better, worse = section.body.split("Worse (score 0.00)")
@@ -108,7 +108,7 @@ def test_contrastive_instructions_rollouts_and_rule():
 def test_contrastive_better_and_worse_are_disjoint():
     candidates = [{"params": {"p": "Good one."}, "score": 75.0}, {"params": {"p": "Bad one."}, "score": 25.0}]
     body = TextualContrastiveLearning(k=2, rollouts=False).context(ctx(candidates=candidates))[0].body
-    better, worse = body.split("Scored lower")
+    better, worse = body.split("Scored worst")
     assert "Good one." in better and "Bad one." not in better
     assert "Bad one." in worse and "Good one." not in worse
 
@@ -183,3 +183,13 @@ def test_rules_agree_when_learning_rate_and_regularization_are_both_on():
     assert "at most 1 sentence" in bound and "copy every other sentence word for word" in bound
     assert simplify.startswith("Keep the instruction short: within the changes allowed,")  # removing counts too
     assert "remove sentences that do not help" not in simplify
+
+
+def test_contrastive_compares_with_the_current_instruction_only_when_it_was_validated():
+    tcl = TextualContrastiveLearning(k=1, rollouts=False)
+    cands = [{"params": {"p": "A."}, "score": 75.0}, {"params": {"p": "B."}, "score": 25.0}]
+    unvalidated = tcl.context(ctx("Current.", candidates=cands))[0].body
+    assert "Scored best (the current instruction has not been validated)" in unvalidated
+    assert "than the current instruction" not in unvalidated
+    validated = tcl.context(ctx("Current.", candidates=cands + [{"params": {"p": "Current."}, "score": 50.0}]))[0].body
+    assert "Scored higher than the current instruction:\n- A." in validated

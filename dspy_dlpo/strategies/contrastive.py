@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.loss import field_lines, ordered_outputs
-from ..autograd.prompts import (CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
+from ..autograd.prompts import (CONTRAST_BEST, CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_WORST, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
                                 CONTRAST_LOWER, CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
                                 CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
 from ..autograd.text import normalize, trim_middle
@@ -96,13 +96,15 @@ class TextualContrastiveLearning(Strategy):
         n = min(self.k, len(others) // 2)  # disjoint halves
         return [t for _, t in others[:n]], [t for _, t in others[len(others) - n:]]
 
-    def _instruction_text(self, better: list[str], worse: list[str]) -> str:
+    def _instruction_text(self, better: list[str], worse: list[str], *, current_validated: bool) -> str:
         fmt = lambda items: "\n".join(f"- {_indent(trim_middle(t, self.max_chars))}" for t in items)
         parts = [CONTRAST_INSTRUCTIONS]
+        # relative to the current instruction only when it has a validation score to compare with
+        higher, lower = (CONTRAST_HIGHER, CONTRAST_LOWER) if current_validated else (CONTRAST_BEST, CONTRAST_WORST)
         if better:
-            parts.append(render(CONTRAST_HIGHER, items=fmt(better)))
+            parts.append(render(higher, items=fmt(better)))
         if worse:
-            parts.append(render(CONTRAST_LOWER, items=fmt(worse)))
+            parts.append(render(lower, items=fmt(worse)))
         return "\n".join(parts)
 
     # -- runs ----------------------------------------------------------------------------------
@@ -172,7 +174,8 @@ class TextualContrastiveLearning(Strategy):
         run_text = (self._same_input_text(ctx, pair) if pair else self._minibatch_text(ctx)) if self.rollouts else None
         parts, rules = [], []
         if better or worse:
-            parts.append(self._instruction_text(better, worse))
+            validated = any(normalize(t) == normalize(ctx.instruction) for _, t in self.scored_instructions(ctx))
+            parts.append(self._instruction_text(better, worse, current_validated=validated))
             rules.append(CONTRAST_RULE_INSTRUCTIONS)
         if run_text:
             parts.append(run_text)
