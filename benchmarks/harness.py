@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -303,3 +304,14 @@ class Stopwatch:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def relative_command(module: str, argv: list[str], root: Path) -> str:
+    """``python -m <module> <argv>`` with every absolute path in ``argv`` made relative to ``root`` (the
+    project root, where the command is meant to be run), so a result file holds no path of this machine."""
+    def rel(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--"):
+            return f"{flag}={rel(value)}"
+        return os.path.relpath(arg, root) if os.path.isabs(arg) else arg
+    return " ".join(["python", "-m", module, *(shlex.quote(rel(a)) for a in argv)])

@@ -3,11 +3,15 @@
 Each finished cell is written at once to ``<results-dir>/<task>/<optimizer>/seed<k>.json``; a
 rerun skips cells whose file exists (``--retry-errors`` reruns the ones that failed).
 
-Two grids (``--grid``), each flag of which can be overridden one by one:
+Three grids (``--grid``), each flag of which can be overridden one by one:
 
 * ``default``: the three BBH rows where the embedded 1.5B is above its floor, as ``dspy.Predict``
   programs, seed 0, budget 60, 20 train / 10 val / 20 test, capped tokens; about two hours on a
-  2-core machine.
+  2-core machine. Cells go to ``benchmarks/results``.
+* ``fair``: the fair re-measurement (issue 17): the same three rows, every optimizer (baseline dlpo tgd
+  gepa gepa-chat miprov2 copro), seeds 0-2, budget 60, 20 train / 10 val / 100 test, task max tokens 100,
+  optimizer max tokens 600, each peer at its authors' proposal temperature (:mod:`benchmarks.peers`).
+  Cells go to ``benchmarks/results_fair``; run every cell of it on one frozen commit.
 * ``full``: the paper's tasks (GSM8K, MGSM German, BigGSM, MATH-500 and four BBH tasks) with their
   ``ChainOfThought`` programs, seeds 0-2, budget 120, 50 train / 50 val / 100 test: hours per task
   on a CPU, meant for a hosted model or a vLLM server (``--model``, ``--api-base``).
@@ -25,7 +29,6 @@ import copy
 import logging
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -45,23 +48,28 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 import dspy  # noqa: E402
 
 from .harness import (SCHEMA_VERSION, Meter, Stopwatch, at_least, bootstrap_ci, cell_path, demo_count,  # noqa: E402
-                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, word_count,
-                      write_json_atomic)
+                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, relative_command,
+                      word_count, write_json_atomic)
 from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
 
 logger = logging.getLogger("benchmarks.run")
 
-DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
-# Settings of each grid; an explicit flag overrides its entry.
+FAIR_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
+DEFAULT_ROWS = ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
+                "bbh/tracking_shuffled_objects_three_objects@predict"]
+# Settings of each grid; an explicit flag overrides its entry. ``results_dir`` is relative to benchmarks/.
 GRIDS: dict[str, dict[str, Any]] = {
-    "default": {"tasks": ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
-                          "bbh/tracking_shuffled_objects_three_objects@predict"],
-                "seeds": [0], "budget": 60, "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600},
+    "default": {"tasks": DEFAULT_ROWS, "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0], "budget": 60,
+                "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600, "results_dir": "results"},
+    "fair": {"tasks": DEFAULT_ROWS, "optimizers": FAIR_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 60, "n_train": 20,
+             "n_val": 10, "n_test": 100, "max_tokens": 100, "optimizer_max_tokens": 600, "results_dir": "results_fair"},
     "full": {"tasks": ["gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting",
                        "bbh/logical_deduction_three_objects", "bbh/tracking_shuffled_objects_three_objects"],
-             "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50, "n_test": 100,
-             "optimizer_max_tokens": 768},
+             "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50,
+             "n_test": 100, "optimizer_max_tokens": 768, "results_dir": "results"},
 }
 
 
@@ -76,8 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each of these flags given explicitly overrides the preset")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
-    p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
-                   help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
+    p.add_argument("--optimizers", nargs="+", default=None,
+                   help="baseline dlpo tgd gepa gepa-chat miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
                         "(all 14 variants), 'ablation-only', 'ablation-minus'")
     p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
     p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")
@@ -95,13 +103,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--llm-threads", type=at_least(1), default=None,
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="where the cells are written; default benchmarks/<the grid's folder>")
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     args = p.parse_args(argv)
     for key, value in GRIDS[args.grid].items():
         if getattr(args, key) is None:
-            setattr(args, key, value)
+            setattr(args, key, HERE / value if key == "results_dir" else value)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
 
@@ -287,7 +297,8 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
                               "config": cell_config(args, task.name, pool), "split_note": task.split_note,
                               "split_sizes": {"train": len(task.trainset), "val": len(task.valset),
                                               "test": len(task.testset)},
-                              "command": " ".join(shlex.quote(a) for a in sys.argv), "machine": machine_info(),
+                              "command": relative_command("benchmarks.run", args.argv, ROOT),
+                              "machine": machine_info(),
                               "code_version": code_version(),
                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     start = time.perf_counter()
@@ -350,7 +361,7 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
              loader: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
     """Run every unfinished cell of the grid; returns the records written by this call."""
     optimizers = expand(args.optimizers)
-    cells = [(t, o, s) for t in args.tasks for s in args.seeds for o in optimizers]
+    cells = dry_run_cells(args)
     if loader is None:
         from dspy_dlpo.tasks import load_task as loader
     pool = pool or LMPool(args)
@@ -373,13 +384,20 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
     return written
 
 
+def dry_run_cells(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """The grid's cells in run order (task, optimizer, seed)."""
+    return [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("LiteLLM", "httpx", "dspy.teleprompt", "dspy.evaluate", "gepa"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.dry_run:
-        for cell in [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]:
+        cells = dry_run_cells(args)
+        print(f"{len(cells)} cells into {os.path.relpath(args.results_dir, ROOT)}:")
+        for cell in cells:
             print(*cell)
         return 0
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)

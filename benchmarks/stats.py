@@ -1,0 +1,136 @@
+"""Statistics of the fair comparison: a two-level bootstrap over seeds and test examples, and Holm's correction.
+
+A cell's test score varies for two reasons: the optimizer's own randomness (which program a seed ends with)
+and the finite test slice (which examples were drawn). Resampling only the examples, with each example's
+score averaged over the seeds, ignores the first: three seeds that returned very different programs look
+like one confident run. The two-level bootstrap draws seeds with replacement, then, within each drawn seed,
+test examples with replacement, and averages. Two optimizers are compared *paired*: one set of draws (the same
+seed positions and the same example indices) is applied to both, so a hard example stays hard on both sides.
+
+Every function takes a fixed RNG seed, so a report regenerated from the same files prints the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+N_BOOT = 4000
+RNG_SEED = 20261202
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Bootstrap indices: ``seeds[b, j]`` is the seed position drawn in slot j of resample b, and
+    ``examples[b, j, :]`` the example indices drawn within that slot."""
+
+    seeds: np.ndarray
+    examples: np.ndarray
+
+
+def two_level_draws(n_seeds: int, n_examples: int, *, n_boot: int = N_BOOT, seed: int = RNG_SEED) -> Draws:
+    """Indices of ``n_boot`` two-level resamples (seeds, then examples within each drawn seed)."""
+    if n_seeds < 1 or n_examples < 1:
+        raise ValueError(f"need at least one seed and one example, got {n_seeds} seeds and {n_examples} examples")
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    examples = rng.integers(0, n_examples, size=(n_boot, n_seeds, n_examples))
+    return Draws(seeds=seeds, examples=examples)
+
+
+def as_matrix(per_seed: Sequence[Sequence[float]]) -> np.ndarray:
+    """Scores as a (seeds x examples) array; every seed must have scored the same test slice."""
+    lengths = {len(row) for row in per_seed}
+    if len(lengths) != 1 or not per_seed:
+        raise ValueError(f"seeds scored test slices of different sizes {sorted(lengths)}; cannot resample them jointly")
+    return np.asarray([list(row) for row in per_seed], dtype=float)
+
+
+def resampled_means(scores: np.ndarray, draws: Draws) -> np.ndarray:
+    """The mean score (percent) of every resample."""
+    picked = scores[draws.seeds[:, :, None], draws.examples]  # (boot, seed slot, example)
+    return 100.0 * picked.mean(axis=(1, 2))
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1.0 - level) / 2.0
+    return float(np.percentile(values, 100 * alpha)), float(np.percentile(values, 100 * (1 - alpha)))
+
+
+def mean_ci(per_seed: Sequence[Sequence[float]], *, n_boot: int = N_BOOT, seed: int = RNG_SEED,
+            level: float = LEVEL) -> tuple[float, float, float]:
+    """``(mean %, lo, hi)``: the two-level bootstrap interval of one optimizer's mean test score."""
+    scores = as_matrix(per_seed)
+    draws = two_level_draws(*scores.shape, n_boot=n_boot, seed=seed)
+    lo, hi = _interval(resampled_means(scores, draws), level)
+    return 100.0 * float(scores.mean()), lo, hi
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a - b`` in points with its two-level interval and a two-sided bootstrap p-value."""
+
+    diff: float
+    lo: float
+    hi: float
+    p: float
+    resamples: np.ndarray
+
+    def interval(self, level: float) -> tuple[float, float]:
+        """The percentile interval of the difference at another level (e.g. Bonferroni's 1 - 0.05/m)."""
+        return _interval(self.resamples, level)
+
+
+def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], *, n_boot: int = N_BOOT,
+                      seed: int = RNG_SEED, level: float = LEVEL) -> Difference:
+    """Two-level paired bootstrap of ``mean(a) - mean(b)``: ``a[k]`` and ``b[k]`` are the two optimizers'
+    per-example scores at the k-th shared seed, on the same test examples.
+
+    The p-value is twice the smaller tail of the resampled differences beyond 0 (the percentile bootstrap's
+    test of "no difference"), at least 1/n_boot and at most 1."""
+    x, y = as_matrix(a), as_matrix(b)
+    if x.shape != y.shape:
+        raise ValueError(f"paired scores need the same seeds and examples, got {x.shape} and {y.shape}")
+    draws = two_level_draws(*x.shape, n_boot=n_boot, seed=seed)
+    diffs = resampled_means(x, draws) - resampled_means(y, draws)
+    lo, hi = _interval(diffs, level)
+    tail = min(float(np.mean(diffs <= 0.0)), float(np.mean(diffs >= 0.0)))
+    p = min(1.0, max(2.0 * tail, 1.0 / n_boot))
+    return Difference(diff=100.0 * float(x.mean() - y.mean()), lo=lo, hi=hi, p=p, resamples=diffs)
+
+
+def examples_only_ci(per_seed: Sequence[Sequence[float]], *, n_boot: int = N_BOOT, seed: int = RNG_SEED,
+                     level: float = LEVEL) -> tuple[float, float]:
+    """The old single-level interval: each example's score averaged over seeds, examples resampled.
+    Kept to show, next to :func:`mean_ci`, how much the seeds widen the interval."""
+    per_example = as_matrix(per_seed).mean(axis=0)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, per_example.size, size=(n_boot, per_example.size))
+    return _interval(100.0 * per_example[idx].mean(axis=1), level)
+
+
+def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone), keyed like ``pvalues``.
+
+    With m tests sorted by p, the i-th smallest (i from 1) is multiplied by m - i + 1; each adjusted
+    value is the running maximum so the order is kept, and capped at 1. Rejecting where the adjusted
+    p is below alpha controls the family-wise error rate at alpha."""
+    for key, p in pvalues.items():
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p-value of {key!r} must be in [0, 1], got {p}")
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * pvalues[key]))
+        out[key] = running
+    return out
+
+
+def bonferroni_level(level: float, m: int) -> float:
+    """The per-comparison interval level whose m intervals hold jointly with probability ``level``."""
+    if m < 1:
+        raise ValueError(f"need at least one comparison, got {m}")
+    return 1.0 - (1.0 - level) / m
