@@ -111,7 +111,7 @@ class ChatInstructionProposer:
                 continue
             prompt = build_prompt(candidate[name], reflective_dataset[name])
             self.calls += 1
-            text = parse_instruction(reply_text(lm(messages=[{"role": "user", "content": prompt}])))
+            text = parse_instruction(reply_text(lm(prompt)))  # one user message
             if text is None:
                 self.unparseable += 1
                 logger.info("gepa-chat: reflection reply for %s had no <new_instruction> block; proposal skipped", name)

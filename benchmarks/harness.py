@@ -308,7 +308,8 @@ class Stopwatch:
 
 def relative_command(module: str, argv: list[str], root: Path) -> str:
     """``python -m <module> <argv>`` with every absolute path in ``argv`` made relative to ``root`` (the
-    project root, where the command is meant to be run), so a result file holds no path of this machine."""
+    project root, where the command is meant to be run), so a result file holds no absolute path of this
+    machine; a path outside the project becomes a ``../`` path (run the grids into folders inside it)."""
     def rel(arg: str) -> str:
         flag, eq, value = arg.partition("=")
         if eq and flag.startswith("--"):

@@ -25,13 +25,14 @@ if __package__ in (None, ""):
 
 from dspy_dlpo.trainer import out_of_patience  # noqa: E402
 
+from . import report_fair  # noqa: E402
 from .harness import APPEND, EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
 
 HERE = Path(__file__).resolve().parent
-MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
-PEERS = ["baseline", "tgd", "gepa", "miprov2", "copro"]
+MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
+PEERS = ["baseline", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,6 +69,8 @@ def aggregate(records: list[dict[str, Any]], test_key: str = "test") -> dict[tup
                     "task_tokens": spend("task_input_tokens") + spend("task_output_tokens"),
                     "optimizer_tokens": spend("optimizer_input_tokens") + spend("optimizer_output_tokens"),
                     "wall_time_s": _mean(c["wall_time_s"] for c in cells),
+                    "distinct_proposals": _mean((c.get("details") or {}).get("distinct_proposals") for c in cells),
+                    "billed_rollouts": _mean(c["spend"].get("task_lm_billed_calls") for c in cells),
                     "instruction_words": _mean(c["instruction_words"] for c in cells), "cells": cells}
     return out
 
@@ -95,7 +98,7 @@ def fmt_int(value: float | None) -> str:
 # --------------------------------------------------------------------------------------------
 def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
     head = ("| task | optimizer | seeds | test % [95% CI] | test % per seed | Δ vs baseline | val % | metric calls "
-            "| optimizer calls "
+            "| optimizer calls | distinct proposals | billed rollouts "
             "| task tokens | optimizer tokens | wall time (min) | instruction words |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for task in tasks:
@@ -109,6 +112,7 @@ def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], opt
                          f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {', '.join(fmt(v) for v in a['per_seed'])} "
                          f"| {'' if opt == 'baseline' else '-' if math.isnan(delta) else f'{delta:+.1f}'} "
                          f"| {fmt(a['val'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
+                         f"| {fmt(a.get('distinct_proposals'))} | {fmt_int(a.get('billed_rollouts'))} "
                          f"| {fmt_int(a['task_tokens'])} | {fmt_int(a['optimizer_tokens'])} "
                          f"| {fmt(a['wall_time_s'] / 60.0)} | {fmt_int(a['instruction_words'])} |")
     return "\n".join(lines)
@@ -639,9 +643,12 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
              "in-memory LM cache is emptied before every cell and the disk cache is off, so no cell reuses "
              "another cell's LM answers.", "",
              "## Setup", "", setup_section(records), "",
+             *report_fair.settings_sections(records),
+             *report_fair.fair_sections(records),
              "## Results", "", main_table(agg, tasks, main_opts), "",
              "Test % is each test example's score averaged over the seeds, then averaged over examples; its 95% "
-             "interval is a percentile bootstrap over test examples (2,000 resamples, fixed seed). The seeds change "
+             "interval is a percentile bootstrap over test examples (2,000 resamples, fixed seed); the two-level "
+             "intervals that resample the seeds too are in the fair-comparison section above. The seeds change "
              "only the optimizer's randomness: every seed scores the same fixed test split. "
              "costs are means over seeds and cover the optimization only (the final val/test scoring is "
              "recorded separately in each cell file as `eval_spend`).", "",
@@ -696,9 +703,15 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Write the benchmark README and plots from the result files.")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
-    p.add_argument("--out", type=Path, default=HERE / "README.md")
-    p.add_argument("--plots-dir", type=Path, default=HERE / "plots")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default benchmarks/README.md for benchmarks/results, else README.md in the results folder")
+    p.add_argument("--plots-dir", type=Path, default=None, help="default: plots/ next to --out")
     args = p.parse_args(argv)
+    if args.out is None:
+        default = args.results_dir.resolve() == (HERE / "results").resolve()
+        args.out = HERE / "README.md" if default else args.results_dir / "README.md"
+    if args.plots_dir is None:
+        args.plots_dir = args.out.parent / "plots"
     build_report(args.results_dir, args.out, args.plots_dir)
     print(f"wrote {args.out}")
     return 0

@@ -3,9 +3,17 @@
 A cell's test score varies for two reasons: the optimizer's own randomness (which program a seed ends with)
 and the finite test slice (which examples were drawn). Resampling only the examples, with each example's
 score averaged over the seeds, ignores the first: three seeds that returned very different programs look
-like one confident run. The two-level bootstrap draws seeds with replacement, then, within each drawn seed,
-test examples with replacement, and averages. Two optimizers are compared *paired*: one set of draws (the same
-seed positions and the same example indices) is applied to both, so a hard example stays hard on both sides.
+like one confident run. The two-level bootstrap draws seeds with replacement, then test examples with
+replacement, and averages the drawn seeds' scores on the drawn examples.
+
+The examples are drawn once per resample and used for every drawn seed: every seed scores the *same* test
+slice (a crossed design, not seeds nested over their own examples). Drawing examples afresh for each seed
+would count one test example scored under three seeds as three independent examples and make the interval
+narrower than the examples-only one whenever the seeds agree. Drawn this way, the interval equals the
+examples-only one when the seeds agree and widens as they disagree.
+
+Two optimizers are compared *paired*: one set of draws (the same seed positions and the same example
+indices) is applied to both, so a hard example stays hard on both sides.
 
 Every function takes a fixed RNG seed, so a report regenerated from the same files prints the same numbers.
 """
@@ -25,7 +33,7 @@ LEVEL = 0.95
 @dataclass(frozen=True)
 class Draws:
     """Bootstrap indices: ``seeds[b, j]`` is the seed position drawn in slot j of resample b, and
-    ``examples[b, j, :]`` the example indices drawn within that slot."""
+    ``examples[b, :]`` the example indices of resample b, shared by its seed slots (see the module docstring)."""
 
     seeds: np.ndarray
     examples: np.ndarray
@@ -37,7 +45,7 @@ def two_level_draws(n_seeds: int, n_examples: int, *, n_boot: int = N_BOOT, seed
         raise ValueError(f"need at least one seed and one example, got {n_seeds} seeds and {n_examples} examples")
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    examples = rng.integers(0, n_examples, size=(n_boot, n_seeds, n_examples))
+    examples = rng.integers(0, n_examples, size=(n_boot, n_examples))
     return Draws(seeds=seeds, examples=examples)
 
 
@@ -51,7 +59,7 @@ def as_matrix(per_seed: Sequence[Sequence[float]]) -> np.ndarray:
 
 def resampled_means(scores: np.ndarray, draws: Draws) -> np.ndarray:
     """The mean score (percent) of every resample."""
-    picked = scores[draws.seeds[:, :, None], draws.examples]  # (boot, seed slot, example)
+    picked = scores[draws.seeds[:, :, None], draws.examples[:, None, :]]  # (boot, seed slot, example)
     return 100.0 * picked.mean(axis=(1, 2))
 
 
@@ -104,12 +112,12 @@ def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
 
 def examples_only_ci(per_seed: Sequence[Sequence[float]], *, n_boot: int = N_BOOT, seed: int = RNG_SEED,
                      level: float = LEVEL) -> tuple[float, float]:
-    """The old single-level interval: each example's score averaged over seeds, examples resampled.
-    Kept to show, next to :func:`mean_ci`, how much the seeds widen the interval."""
-    per_example = as_matrix(per_seed).mean(axis=0)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, per_example.size, size=(n_boot, per_example.size))
-    return _interval(100.0 * per_example[idx].mean(axis=1), level)
+    """The old single-level interval: each example's score averaged over seeds, examples resampled (the
+    seeds held fixed). Kept to show, next to :func:`mean_ci`, how much the seeds widen the interval."""
+    scores = as_matrix(per_seed)
+    draws = two_level_draws(*scores.shape, n_boot=n_boot, seed=seed)
+    fixed = Draws(seeds=np.tile(np.arange(scores.shape[0]), (n_boot, 1)), examples=draws.examples)
+    return _interval(resampled_means(scores, fixed), level)
 
 
 def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
