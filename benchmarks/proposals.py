@@ -67,10 +67,16 @@ class GepaRecorder:
         self.proposals: list[dict[str, Any]] = []
         self._open: dict[int, dict[str, Any]] = {}
         self._val: dict[int, float] = {}
+        self._parent_sum: dict[int, float] = {}
         self.merges = 0
 
+    def on_evaluation_end(self, event: dict[str, Any]) -> None:
+        if event.get("has_trajectories"):  # the parent's minibatch, run with traces to reflect on
+            self._parent_sum[event["iteration"]] = float(sum(event["scores"]))
+
     def on_proposal_end(self, event: dict[str, Any]) -> None:
-        record = {"iteration": event["iteration"], "text": single_instruction(event["new_instructions"])}
+        record = {"iteration": event["iteration"], "text": single_instruction(event["new_instructions"]),
+                  "minibatch_before": self._parent_sum.get(event["iteration"])}
         self._open[event["iteration"]] = record
         self.proposals.append(record)
 

@@ -104,10 +104,24 @@ def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
         raise ValueError(f"paired scores need the same seeds and examples, got {x.shape} and {y.shape}")
     draws = two_level_draws(*x.shape, n_boot=n_boot, seed=seed)
     diffs = resampled_means(x, draws) - resampled_means(y, draws)
-    lo, hi = _interval(diffs, level)
-    tail = min(float(np.mean(diffs <= 0.0)), float(np.mean(diffs >= 0.0)))
-    p = min(1.0, max(2.0 * tail, 1.0 / n_boot))
-    return Difference(diff=100.0 * float(x.mean() - y.mean()), lo=lo, hi=hi, p=p, resamples=diffs)
+    return from_resamples(100.0 * float(x.mean() - y.mean()), diffs, level=level)
+
+
+def from_resamples(diff: float, resamples: np.ndarray, *, level: float = LEVEL) -> Difference:
+    """A :class:`Difference` from its point estimate and bootstrap resamples (e.g. an average over rows)."""
+    lo, hi = _interval(resamples, level)
+    tail = min(float(np.mean(resamples <= 0.0)), float(np.mean(resamples >= 0.0)))
+    p = min(1.0, max(2.0 * tail, 1.0 / resamples.size))
+    return Difference(diff=diff, lo=lo, hi=hi, p=p, resamples=resamples)
+
+
+def average_difference(parts: Sequence[Difference]) -> Difference:
+    """The difference averaged over independent parts (rows with their own test slices), each part's
+    resamples drawn with its own RNG seed: the resamples are averaged position by position."""
+    if not parts:
+        raise ValueError("need at least one part to average")
+    resamples = np.mean(np.stack([p.resamples for p in parts]), axis=0)
+    return from_resamples(float(np.mean([p.diff for p in parts])), resamples)
 
 
 def examples_only_ci(per_seed: Sequence[Sequence[float]], *, n_boot: int = N_BOOT, seed: int = RNG_SEED,
@@ -142,3 +156,43 @@ def bonferroni_level(level: float, m: int) -> float:
     if m < 1:
         raise ValueError(f"need at least one comparison, got {m}")
     return 1.0 - (1.0 - level) / m
+
+
+# --------------------------------------------------------------------------------------------
+# Single-level intervals (seeds held fixed): the per-cell block and the larger-slice tables
+# --------------------------------------------------------------------------------------------
+def bootstrap_ci(scores: Sequence[float], *, n_boot: int = 2000, seed: int = 20250101,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean score, in percent (fixed seed: reproducible)."""
+    values = np.asarray(list(scores), dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means = values[idx].mean(axis=1) * 100.0
+    alpha = (1.0 - level) / 2.0
+    return (float(np.percentile(means, 100 * alpha)), float(np.percentile(means, 100 * (1 - alpha))))
+
+
+def paired_diff_ci(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 20250101,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(a) - mean(b)`` in points, resampling examples in pairs.
+
+    ``a[i]`` and ``b[i]`` are two optimizers' scores on the same test example ``i``; resampling the
+    pairs keeps the per-example correlation, so this interval is narrower (and right) where two
+    independent intervals would overlap.
+    """
+    x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    if x.size != y.size:
+        raise ValueError(f"paired scores need equal lengths, got {x.size} and {y.size}")
+    if x.size == 0:
+        return (float("nan"), float("nan"))
+    return bootstrap_ci(x - y, n_boot=n_boot, seed=seed, level=level)
+
+
+def seed_mean_per_example(per_seed: Sequence[Sequence[float]]) -> list[float]:
+    """Each test example's score averaged over seeds (every seed scored the same fixed test split)."""
+    lengths = {len(scores) for scores in per_seed}
+    if len(lengths) != 1:
+        raise ValueError(f"seeds scored test splits of different sizes {sorted(lengths)}; cannot pair examples")
+    return [float(v) for v in np.mean(np.asarray(per_seed, dtype=float), axis=0)]
