@@ -41,6 +41,13 @@ MIPRO_BOOTSTRAP_ESTIMATE = 10    # metric calls per bootstrapped demo set (3 dem
 COPRO_DEFAULTS = {"breadth": 10, "depth": 3}
 
 
+def positive(**values: int) -> None:
+    """Raise ValueError naming the first of ``values`` that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def seed_instruction(program: dspy.Module) -> str:
     return "\n---\n".join(p.signature.instructions for _, p in program.named_predictors())
 
@@ -116,6 +123,8 @@ def mipro_plan(budget: int, val_size: int, *, bootstrap_per_set: int = MIPRO_BOO
       instruction fit the budget; trials are MIPROv2's recommended count for N, cut to what fits. The
       runner cuts them again to what the measured bootstrapping left (:class:`BudgetedMIPROv2`).
     """
+    positive(budget=budget, val_size=val_size, bootstrap_per_set=bootstrap_per_set, minibatch_size=minibatch_size,
+             full_eval_steps=full_eval_steps)
     minibatch = val_size > MIPRO_MIN_MINIBATCH_VALSET
     size = min(minibatch_size, val_size) if minibatch else val_size
 
@@ -219,6 +228,7 @@ def copro_plan(budget: int, scoring_size: int) -> dict[str, Any]:
     and then the largest breadth (COPRO's default leans to breadth); the scoring set is the valset, the one
     every other optimizer selects on (COPRO has no valset argument). Only if even 2 x 2 does not fit is depth
     1 used, and only if 2 x 1 does not fit is the scoring set cut."""
+    positive(budget=budget, scoring_size=scoring_size)
     fits = [(b, d) for d in range(2, 4) for b in range(2, 11) if b * d * scoring_size <= budget]
     if not fits:
         fits = [(b, 1) for b in range(2, 11) if b * scoring_size <= budget]

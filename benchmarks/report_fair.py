@@ -256,6 +256,8 @@ def spend_table(records: list[dict[str, Any]]) -> str:
         d, s, budget = r.get("details") or {}, r.get("spend") or {}, r["config"]["budget"]
         calls = s.get("metric_calls", 0)
         flag = " **over budget**" if calls > OVER_BUDGET * budget else ""
+        if "bootstrap_metric_calls" in d:  # MIPROv2: what grounding its proposals cost
+            flag += f" (bootstrapping {d['bootstrap_metric_calls']})"
         distinct = (f"{d['distinct_proposals']} / {d.get('proposals_total', '-')}" if "distinct_proposals" in d
                     else "not recorded")
         rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {_temperature(d)} | {distinct} "

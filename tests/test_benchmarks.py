@@ -282,6 +282,7 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
         block = cells[name]["test_extended"]
         assert block["n"] == 6 and block["score"] == expected, block
         assert block["agrees_with_original"] == block["compared_with_original"] == 4
+        assert block["command"].startswith("python -m benchmarks.rescore --tasks toy/reverse --n-test 6")
         assert cells[name]["test"]["n"] == 4  # the original block is kept
     assert rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory) == []  # skips done cells
     records = load_results(tmp_path / "results")
@@ -505,6 +506,10 @@ def test_mipro_plan_follows_miprov2s_own_rules() -> None:
     assert big["minibatch"] is True and big["minibatch_size"] == 35
     assert mipro_plan(400, 50)["minibatch"] is False  # MIPROv2 minibatches only above 50
     assert peers.mipro_recommended_trials(3) == 4 and peers.mipro_recommended_trials(6) == 9
+    with pytest.raises(ValueError, match="val_size must be a positive integer, got 0"):
+        mipro_plan(60, 0)
+    with pytest.raises(ValueError, match="budget must be a positive integer, got -5"):
+        copro_plan(-5, 10)
 
 
 def test_copro_plan_says_what_the_authors_defaults_would_cost() -> None:
@@ -576,6 +581,8 @@ def test_report_refuses_to_pair_cells_of_mixed_or_dirty_code() -> None:
     table = report_fair.spend_table(clean)
     assert "| bbh/t@predict | gepa | 0 | reflection_lm T=1.0 | 0 / 9 | 30 / 64 | 70 / 60 **over budget** |" in table
     assert "| 60 / 60 |" in table
+    mipro = {**clean[0], "optimizer": "miprov2", "details": {**clean[0]["details"], "bootstrap_metric_calls": 22}}
+    assert "| 60 / 60 (bootstrapping 22) |" in report_fair.spend_table([mipro])
 
 
 def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -> None:
