@@ -146,12 +146,16 @@ def machine_info() -> dict[str, Any]:
             "dspy": getattr(dspy, "__version__", "?"), "platform": platform.platform()}
 
 
+# The benchmark modules a cell runs (everything ``run`` imports from benchmarks/); the report is not among them.
+CELL_CODE = ("run.py", "harness.py", "optimizers.py", "peers.py", "proposals.py", "chat_proposer.py", "stats.py")
+
+
 def code_version() -> str | None:
     """The last git commit that changed the code a cell runs (``dspy_dlpo/`` and the benchmark runner, not
     the report), with ``+dirty`` when that code has uncommitted changes; None outside a git checkout.
     Commits that only add results or change the report keep it, so cells run on the same code match."""
     root = Path(__file__).resolve().parent.parent
-    paths = ["--", "dspy_dlpo", *(f"benchmarks/{name}" for name in ("run.py", "harness.py", "optimizers.py"))]
+    paths = ["--", "dspy_dlpo", *(f"benchmarks/{name}" for name in CELL_CODE)]
     try:
         head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=10", *paths], cwd=root,
                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()

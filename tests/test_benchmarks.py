@@ -683,3 +683,13 @@ def test_gepa_records_proposals_that_lost_apart_from_echoes() -> None:
         assert details["proposals_total"] >= 2 and details["distinct_proposals"] == distinct
         assert all(p["accepted"] is False and p["minibatch_before"] == p["minibatch_after"] == 0.0
                    for p in details["proposals"])
+
+
+def test_code_version_covers_every_module_a_cell_runs() -> None:
+    import subprocess
+    code = ("import sys, benchmarks.run; print(' '.join(sorted(m.split('.')[1] + '.py' for m in sys.modules "
+            "if m.startswith('benchmarks.'))))")
+    root = Path(run.__file__).resolve().parent.parent
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                            timeout=120).stdout.split()
+    assert "peers.py" in loaded and set(loaded) <= set(run.CELL_CODE), sorted(set(loaded) - set(run.CELL_CODE))
