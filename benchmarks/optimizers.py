@@ -20,7 +20,7 @@ import dspy
 from dspy_dlpo import DLPOTeleprompter
 
 from .harness import APPEND, CountingMetric
-from .peers import copro_plan, mipro_plan, run_copro, run_gepa, run_miprov2, seed_instruction
+from .peers import GEPA_VARIANTS, copro_plan, mipro_plan, run_copro, run_gepa, run_miprov2, seed_instruction
 from .proposals import dlpo_entries, summary
 
 __all__ = ["OptimizerSetup", "copro_plan", "dlpo_flags", "expand", "mipro_plan", "run_optimizer"]
@@ -32,7 +32,7 @@ ALL_OFF: dict[str, Any] = {"learning_rate": False, "lr_decay": False, "dropout":
                            "momentum": False, "contrastive": False, "regularization": False}
 ALL_ON: dict[str, Any] = {"learning_rate": 4, "lr_decay": True, "dropout": 0.25, "annealing": True,
                           "momentum": 3, "contrastive": True, "regularization": True}
-MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro")
+MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
 DLPO_BATCH_SIZE = 5
 
@@ -159,8 +159,8 @@ def run_optimizer(name: str, setup: OptimizerSetup) -> Result:
     """Dispatch one optimizer by name."""
     if name == "baseline":
         return run_baseline(setup)
-    if name in ("gepa", "gepa-chat"):
-        return run_gepa(setup, chat=name == "gepa-chat")
+    if name in GEPA_VARIANTS:
+        return run_gepa(setup, name)
     if name == "miprov2":
         return run_miprov2(setup)
     if name == "copro":

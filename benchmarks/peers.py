@@ -9,6 +9,7 @@ taken from its own source (dspy 3.4.1, gepa 0.1.4) and recorded in the cell as `
   (``reflection_minibatch_size=3``, Pareto selection, merge on), ``max_metric_calls`` = the budget.
 * gepa-chat: the same, with :class:`~benchmarks.chat_proposer.ChatInstructionProposer` as
   ``instruction_proposer`` (tagged plain text instead of DSPy's JSONAdapter-based proposer).
+  ``gepa-chatadapter`` (not in the fair grid) is DSPy's own proposer with ``adapter=dspy.ChatAdapter()``.
 * MIPROv2: see :func:`mipro_plan`; proposals at ``init_temperature=1.0`` (its default, applied by its
   ``GroundedProposer`` to a copy of ``prompt_model`` with a fresh ``rollout_id``).
 * COPRO: see :func:`copro_plan`; ``init_temperature=1.4`` (its default).
@@ -26,6 +27,7 @@ import math
 from typing import Any
 
 import dspy
+from dspy.teleprompt.gepa.instruction_proposal import InstructionProposer
 
 from .chat_proposer import ChatInstructionProposer
 from .harness import CountingMetric
@@ -39,6 +41,7 @@ COPRO_INIT_TEMPERATURE = 1.4
 MIPRO_MIN_MINIBATCH_VALSET = 50  # MIPROv2's auto mode minibatches only when the valset is larger than this
 MIPRO_BOOTSTRAP_ESTIMATE = 10    # metric calls per bootstrapped demo set (3 demos found at ~30% accuracy)
 COPRO_DEFAULTS = {"breadth": 10, "depth": 3}
+GEPA_VARIANTS = ("gepa", "gepa-chat", "gepa-chatadapter")
 
 
 def positive(**values: int) -> None:
@@ -61,33 +64,45 @@ def lm_settings(lm: dspy.BaseLM, role: str, **extra: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # GEPA and gepa-chat
 # --------------------------------------------------------------------------------------------
-def build_gepa(setup: Any, *, chat: bool = False) -> tuple[dspy.GEPA, CountingMetric, GepaRecorder]:
+def gepa_proposer(variant: str) -> tuple[Any, str]:
+    """The ``instruction_proposer`` of a GEPA variant and how the cell describes it:
+    ``gepa`` DSPy's default (None: ``InstructionProposer()`` with ``JSONAdapter``), ``gepa-chat`` this project's
+    tagged plain-text proposer, ``gepa-chatadapter`` DSPy's own proposer with ``adapter=dspy.ChatAdapter()``."""
+    if variant == "gepa":
+        return None, "dspy default InstructionProposer (JSONAdapter)"
+    if variant == "gepa-chat":
+        return ChatInstructionProposer(), "ChatInstructionProposer (tagged plain text, benchmarks/chat_proposer.py)"
+    if variant == "gepa-chatadapter":
+        return InstructionProposer(adapter=dspy.ChatAdapter()), "dspy InstructionProposer(adapter=ChatAdapter())"
+    raise ValueError(f"unknown GEPA variant {variant!r}; expected one of {', '.join(GEPA_VARIANTS)}")
+
+
+def build_gepa(setup: Any, variant: str = "gepa") -> tuple[dspy.GEPA, CountingMetric, GepaRecorder, str]:
     """``dspy.GEPA`` with a temperature-1.0 copy of the optimizer LM as ``reflection_lm``."""
+    proposer, described = gepa_proposer(variant)
     metric = CountingMetric(setup.metric, feedback=True)
     recorder = GepaRecorder()
     reflection_lm = setup.optimizer_lm.copy(temperature=GEPA_REFLECTION_TEMPERATURE)
-    extra = {"instruction_proposer": ChatInstructionProposer()} if chat else {}
+    extra = {"instruction_proposer": proposer} if proposer is not None else {}
     optimizer = dspy.GEPA(metric=metric, max_metric_calls=setup.budget, reflection_lm=reflection_lm,
                           num_threads=setup.threads, seed=setup.seed, track_stats=True,
                           gepa_kwargs={"callbacks": [recorder]}, **extra)
-    return optimizer, metric, recorder
+    return optimizer, metric, recorder, described
 
 
-def run_gepa(setup: Any, *, chat: bool = False) -> tuple[dspy.Module, dict[str, Any]]:
+def run_gepa(setup: Any, variant: str = "gepa") -> tuple[dspy.Module, dict[str, Any]]:
     """Run :func:`build_gepa`; details hold every proposal with its minibatch gate and validation score."""
-    optimizer, metric, recorder = build_gepa(setup, chat=chat)
+    optimizer, metric, recorder, described = build_gepa(setup, variant)
     program = optimizer.compile(setup.program, trainset=setup.trainset, valset=setup.valset)
     proposer = optimizer.custom_instruction_proposer
-    settings = lm_settings(optimizer.reflection_lm, "reflection_lm",
-                           proposer="ChatInstructionProposer (tagged plain text)" if chat
-                           else "dspy default InstructionProposer (JSONAdapter)",
+    settings = lm_settings(optimizer.reflection_lm, "reflection_lm", proposer=described,
                            reflection_minibatch_size=optimizer.reflection_minibatch_size,
                            candidate_selection=optimizer.candidate_selection_strategy, use_merge=optimizer.use_merge)
     details: dict[str, Any] = {"metric_calls_counted": metric.calls, "settings": settings,
                                "predictor_feedback_calls": metric.predictor_feedback_calls,
                                "merges_attempted": recorder.merges,
                                **summary(recorder.entries(), seed_instruction(setup.program))}
-    if chat:
+    if isinstance(proposer, ChatInstructionProposer):
         details["unparseable_reflections"] = proposer.unparseable
     results = getattr(program, "detailed_results", None)
     if results is not None:

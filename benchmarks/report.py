@@ -31,8 +31,8 @@ from .harness import APPEND, EXTENDED, bootstrap_ci, load_results, paired_diff_c
 logger = logging.getLogger("benchmarks.report")
 
 HERE = Path(__file__).resolve().parent
-MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
-PEERS = ["baseline", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
+MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro"]
+PEERS = ["baseline", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro"]
 
 
 # --------------------------------------------------------------------------------------------

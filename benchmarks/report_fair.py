@@ -16,7 +16,7 @@ from . import stats
 SUBJECT = "dlpo"
 DEVELOPMENT_ROWS = ("bbh/logical_deduction_three_objects@predict",)
 OVER_BUDGET = 1.10  # a cell that used more than 10% over its budget is flagged
-PEER_ORDER = ("baseline", "tgd", "gepa", "gepa-chat", "miprov2", "copro")
+PEER_ORDER = ("baseline", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro")
 
 
 def ok_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -206,7 +206,8 @@ cell records it in `details.settings`): GEPA's `reflection_lm` is a copy of the 
 `dspy.GEPA` docstring's recommendation; the grid's optimizer max_tokens kept), with its defaults otherwise \
 (reflection minibatch 3, Pareto selection, merge on). `gepa-chat` is the same GEPA with an instruction proposer of \
 this project that asks in tagged plain text instead of DSPy's JSONAdapter-based proposer \
-(`benchmarks/chat_proposer.py`). MIPROv2 proposes at its `init_temperature` 1.0 (its GroundedProposer copies the \
+(`benchmarks/chat_proposer.py`); `gepa-chatadapter`, where run, is DSPy's own proposer with \
+`adapter=dspy.ChatAdapter()`. MIPROv2 proposes at its `init_temperature` 1.0 (its GroundedProposer copies the \
 prompt model at that temperature with a fresh rollout_id); with a valset of at most 50 it scores every trial on the \
 whole valset (`minibatch=False`, its own auto rule); `num_candidates=N` proposes N-1 new instructions (slot 0 is the \
 original); zero-shot MIPROv2 still bootstraps N-1 demo sets on the trainset to ground its proposals (it cannot skip \

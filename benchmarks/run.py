@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", nargs="+", default=None,
                    help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
     p.add_argument("--optimizers", nargs="+", default=None,
-                   help="baseline dlpo tgd gepa gepa-chat miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
+                   help="baseline dlpo tgd gepa gepa-chat gepa-chatadapter miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
                         "(all 14 variants), 'ablation-only', 'ablation-minus'")
     p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
     p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")

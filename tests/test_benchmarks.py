@@ -433,11 +433,15 @@ def _setup(optimizer_lm: dspy.BaseLM, budget: int = 40) -> OptimizerSetup:
 
 def test_each_peer_gets_its_authors_proposal_temperature() -> None:
     greedy = metered_lm(PeerOptimizerScript().lm(), Meter("optimizer")).copy(temperature=0.0, max_tokens=600)
-    for chat in (False, True):
-        gepa, _, _ = peers.build_gepa(_setup(greedy), chat=chat)
+    for variant in peers.GEPA_VARIANTS:
+        gepa, _, _, _ = peers.build_gepa(_setup(greedy), variant)
         assert gepa.reflection_lm.kwargs["temperature"] == 1.0 and gepa.reflection_lm.kwargs["max_tokens"] == 600
         assert lm_call_count(gepa.reflection_lm) == lm_call_count(greedy)  # still metered: a shallow copy
-        assert isinstance(gepa.custom_instruction_proposer, ChatInstructionProposer) is chat
+        assert isinstance(gepa.custom_instruction_proposer, ChatInstructionProposer) is (variant == "gepa-chat")
+    assert isinstance(peers.build_gepa(_setup(greedy), "gepa-chatadapter")[0].custom_instruction_proposer.adapter,
+                      dspy.ChatAdapter)
+    with pytest.raises(ValueError, match="unknown GEPA variant 'gepa-x'"):
+        peers.build_gepa(_setup(greedy), "gepa-x")
     mipro, _, plan = peers.build_miprov2(_setup(greedy))
     assert mipro.prompt_model.kwargs["temperature"] == 1.0 and mipro.init_temperature == 1.0
     copro, _, _ = peers.build_copro(_setup(greedy))
@@ -445,7 +449,8 @@ def test_each_peer_gets_its_authors_proposal_temperature() -> None:
     assert greedy.kwargs["temperature"] == 0.0  # the grid's own optimizer LM is left greedy (DLPO's first ask)
 
 
-@pytest.mark.parametrize("name, temperatures", [("gepa", {1.0}), ("gepa-chat", {1.0}), ("miprov2", {1.0}),
+@pytest.mark.parametrize("name, temperatures", [("gepa", {1.0}), ("gepa-chat", {1.0}), ("gepa-chatadapter", {1.0}),
+                                                ("miprov2", {1.0}),
                                                 ("copro", {1.4})])
 def test_peers_run_end_to_end_and_record_their_proposals(name: str, temperatures: set[float]) -> None:
     script = PeerOptimizerScript()
