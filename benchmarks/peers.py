@@ -100,7 +100,8 @@ def run_gepa(setup: Any, variant: str = "gepa") -> tuple[dspy.Module, dict[str, 
                            candidate_selection=optimizer.candidate_selection_strategy, use_merge=optimizer.use_merge)
     details: dict[str, Any] = {"metric_calls_counted": metric.calls, "settings": settings,
                                "predictor_feedback_calls": metric.predictor_feedback_calls,
-                               "merges_attempted": recorder.merges,
+                               "merges_attempted": recorder.merges, "reflections": recorder.reflections,
+                               "reflections_without_proposal": recorder.failed_reflections,
                                **summary(recorder.entries(), seed_instruction(setup.program))}
     if isinstance(proposer, ChatInstructionProposer):
         details["unparseable_reflections"] = proposer.unparseable

@@ -69,6 +69,15 @@ class GepaRecorder:
         self._val: dict[int, float] = {}
         self._parent_sum: dict[int, float] = {}
         self.merges = 0
+        self.reflections = 0  # proposal_start events: a reflection was asked for
+
+    def on_proposal_start(self, event: dict[str, Any]) -> None:
+        self.reflections += 1
+
+    @property
+    def failed_reflections(self) -> int:
+        """Reflections that produced no proposal (the proposer raised or returned nothing)."""
+        return self.reflections - len(self.proposals)
 
     def on_evaluation_end(self, event: dict[str, Any]) -> None:
         if event.get("has_trajectories"):  # the parent's minibatch, run with traces to reflect on

@@ -251,8 +251,8 @@ def _temperature(d: dict[str, Any]) -> str:
 
 def spend_table(records: list[dict[str, Any]]) -> str:
     """Per cell: proposal temperature, distinct proposals, billed rollouts, metric calls against the budget."""
-    rows = ["| task | optimizer | seed | proposal LM | distinct proposals / proposals | billed rollouts / task-LM calls "
-            "| metric calls / budget | code |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| task | optimizer | seed | proposal LM | optimizer-LM calls billed / made | distinct proposals / proposals "
+            "| billed rollouts / task-LM calls | metric calls / budget | code |", "|---|---|---|---|---|---|---|---|---|"]
     for r in ok_cells(records):
         d, s, budget = r.get("details") or {}, r.get("spend") or {}, r["config"]["budget"]
         calls = s.get("metric_calls", 0)
@@ -261,7 +261,8 @@ def spend_table(records: list[dict[str, Any]]) -> str:
             flag += f" (bootstrapping {d['bootstrap_metric_calls']})"
         distinct = (f"{d['distinct_proposals']} / {d.get('proposals_total', '-')}" if "distinct_proposals" in d
                     else "not recorded")
-        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {_temperature(d)} | {distinct} "
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {_temperature(d)} "
+                    f"| {s.get('optimizer_billed_calls', '-')} / {s.get('optimizer_calls', '-')} | {distinct} "
                     f"| {s.get('task_lm_billed_calls', '-')} / {s.get('task_lm_calls', '-')} "
                     f"| {calls} / {budget}{flag} | {r.get('code_version') or 'not recorded'} |")
     return "\n".join(rows) if len(rows) > 2 else "No finished cells."

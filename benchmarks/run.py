@@ -358,7 +358,9 @@ def summary_line(record: dict[str, Any]) -> str:
     s = record["spend"]
     return (f"{record['task']:<22} {record['optimizer']:<24} seed{record['seed']}  test {record['test']['score']:5.1f} "
             f"[{record['test']['ci95'][0]:.1f}, {record['test']['ci95'][1]:.1f}]  val {record['val']['score']:5.1f}  "
-            f"metric calls {s['metric_calls']}  opt calls {s['optimizer_calls']}  {record['wall_time_s']:.0f}s")
+            f"metric calls {s['metric_calls']}  opt calls {s['optimizer_calls']}  "
+            f"distinct proposals {record['details'].get('distinct_proposals', '-')}  "
+            f"billed rollouts {s['task_lm_billed_calls']}/{s['task_lm_calls']}  {record['wall_time_s']:.0f}s")
 
 
 def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,

@@ -499,6 +499,11 @@ def test_chat_proposer_parses_a_tagged_reply_from_the_reflection_lm() -> None:
     assert "Answer the question." in prompts[0] and "Expected 'enots'." in prompts[0] and "question: stone" in prompts[0]
     with dspy.context(lm=function_lm(lambda m, o: "<new_instruction>cut off by max_tokens", name="cut")):
         assert proposer({"self": "Answer."}, dataset, ["self"]) == {} and proposer.unparseable == 1
+    setup = _setup(function_lm(lambda m, o: "no tags at all", name="untagged").copy(temperature=0.0), budget=20)
+    with dspy.context(lm=setup.task_lm):
+        _, details = run_optimizer("gepa-chat", setup)
+    assert details["proposals_total"] == 0 and details["reflections"] >= 2
+    assert details["reflections_without_proposal"] == details["reflections"] == details["unparseable_reflections"]
     assert parse_instruction("```text\nFenced one.\n```") == "Fenced one." and parse_instruction("plain") is None
     assert clip("a" * 10 + "b" * 10, limit=8).startswith("aaaa [... 12 characters cut ...] bbbb")
 
@@ -565,7 +570,7 @@ def _fair_cell(optimizer: str, seed: int, scores: list[float], version: str | No
     return {"status": "ok", "task": "bbh/t@predict", "optimizer": optimizer, "seed": seed, "code_version": version,
             "config": {"budget": 60}, "test": {"per_example": scores, "score": 100.0 * sum(scores) / len(scores)},
             "spend": {"metric_calls": 70 if optimizer == "gepa" else 60, "task_lm_billed_calls": 30,
-                      "task_lm_calls": 64},
+                      "task_lm_calls": 64, "optimizer_billed_calls": 7, "optimizer_calls": 9},
             "details": {"distinct_proposals": 0, "proposals_total": 9,
                         "settings": {"role": "reflection_lm", "temperature": 1.0}}}
 
@@ -584,7 +589,7 @@ def test_report_refuses_to_pair_cells_of_mixed_or_dirty_code() -> None:
         row = report_fair.comparison_table(mixed, ["bbh/t@predict"], ["dlpo", "gepa"]).splitlines()[-1]
         assert "| refused: " in row and reason in row
     table = report_fair.spend_table(clean)
-    assert "| bbh/t@predict | gepa | 0 | reflection_lm T=1.0 | 0 / 9 | 30 / 64 | 70 / 60 **over budget** |" in table
+    assert "| bbh/t@predict | gepa | 0 | reflection_lm T=1.0 | 7 / 9 | 0 / 9 | 30 / 64 | 70 / 60 **over budget** |" in table
     assert "| 60 / 60 |" in table
     mipro = {**clean[0], "optimizer": "miprov2", "details": {**clean[0]["details"], "bootstrap_metric_calls": 22}}
     assert "| 60 / 60 (bootstrapping 22) |" in report_fair.spend_table([mipro])
