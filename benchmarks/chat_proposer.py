@@ -2,7 +2,8 @@
 
 DSPy's default GEPA proposer (``dspy.teleprompt.gepa.instruction_proposal.InstructionProposer``) sends the
 reflective examples through ``JSONAdapter`` and reads the new instruction from a JSON field. On this
-machine the 1.5B reflection LM, asked that way, mostly returns the current instruction. This proposer
+machine the 1.5B reflection LM, asked that way (at temperature 0, in the earlier grid), returned the
+current instruction; whether plain text fares better at temperature 1.0 is what this variant measures. This proposer
 implements GEPA's ``ProposalFn`` protocol (``candidate``, ``reflective_dataset``, ``components_to_update``
 -> ``{component: new text}``) with one chat message in tagged plain text and reads the reply between
 ``<new_instruction>`` tags (a fenced block is accepted too). Everything else about GEPA is unchanged:
