@@ -85,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", nargs="+", default=None,
                    help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
     p.add_argument("--optimizers", nargs="+", default=None,
-                   help="baseline dlpo tgd gepa gepa-chat gepa-chatadapter miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
-                        "(all 14 variants), 'ablation-only', 'ablation-minus'")
+                   help="baseline dlpo tgd gepa gepa-chat gepa-chatadapter miprov2 copro, dlpo-only-<s>, "
+                        "dlpo-minus-<s>, or 'ablation' (all 14 variants), 'ablation-only', 'ablation-minus'")
     p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
     p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")
     p.add_argument("--n-train", type=at_least(1), default=None)
@@ -107,6 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where the cells are written; default benchmarks/<the grid's folder>")
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--allow-mixed-code", action="store_true",
+                   help="resume a results folder whose recorded cells ran on other code (the report then refuses "
+                        "to pair those rows)")
     args = p.parse_args(argv)
     for key, value in GRIDS[args.grid].items():
         if getattr(args, key) is None:
@@ -345,6 +348,21 @@ def check_recorded_settings(args: argparse.Namespace, cells: list[tuple[str, str
                          "same flags to resume them, or --results-dir for a new grid:\n  " + "\n  ".join(clashes[:10]))
 
 
+def check_recorded_code(args: argparse.Namespace, cells: list[tuple[str, str, int]]) -> None:
+    """Raise ValueError if recorded cells of this grid ran on another code version than the one now checked
+    out (one comparison, one frozen commit), unless ``--allow-mixed-code``."""
+    if args.allow_mixed_code:
+        return
+    recorded = {(read_cell(cell_path(args.results_dir, *cell)) or {}).get("code_version", "absent")
+                for cell in cells if cell_path(args.results_dir, *cell).exists()}
+    now = code_version()
+    other = sorted(str(v) for v in recorded - {now})
+    if other:
+        raise ValueError(f"recorded cells in {args.results_dir} ran on code {', '.join(other)}, the checkout is {now}: "
+                         "resuming would mix code versions in one comparison; check out that commit, use a new "
+                         "--results-dir, or pass --allow-mixed-code")
+
+
 def is_done(path: Path, retry_errors: bool) -> bool:
     record = read_cell(path)
     if record is None:
@@ -367,11 +385,12 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
              loader: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
     """Run every unfinished cell of the grid; returns the records written by this call."""
     optimizers = expand(args.optimizers)
-    cells = dry_run_cells(args)
+    cells = grid_cells(args)
     if loader is None:
         from dspy_dlpo.tasks import load_task as loader
     pool = pool or LMPool(args)
     check_recorded_settings(args, cells, pool)
+    check_recorded_code(args, cells)
     tasks: dict[str, Any] = {}
     written = []
     print(f"{len(cells)} cells: tasks {args.tasks}, optimizers {optimizers}, seeds {args.seeds}", flush=True)
@@ -390,7 +409,7 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
     return written
 
 
-def dry_run_cells(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+def grid_cells(args: argparse.Namespace) -> list[tuple[str, str, int]]:
     """The grid's cells in run order (task, optimizer, seed)."""
     return [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]
 
@@ -401,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("LiteLLM", "httpx", "dspy.teleprompt", "dspy.evaluate", "gepa"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.dry_run:
-        cells = dry_run_cells(args)
+        cells = grid_cells(args)
         print(f"{len(cells)} cells into {os.path.relpath(args.results_dir, ROOT)}:")
         for cell in cells:
             print(*cell)

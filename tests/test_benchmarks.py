@@ -703,3 +703,16 @@ def test_code_version_covers_every_module_a_cell_runs() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
                             timeout=120).stdout.split()
     assert "peers.py" in loaded and set(loaded) <= set(run.CELL_CODE), sorted(set(loaded) - set(run.CELL_CODE))
+
+
+def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> None:
+    _, (record,) = _grid(tmp_path, ["baseline"])
+    path = tmp_path / "results" / "toy/reverse" / "baseline" / "seed0.json"
+    path.write_text(json.dumps({**record, "code_version": "0000000000"}))
+    with pytest.raises(ValueError, match=r"ran on code 0000000000, the checkout is "):
+        _grid(tmp_path, ["baseline", "tgd"])
+    assert not (tmp_path / "results" / "toy/reverse" / "tgd").exists()
+    args = run.parse_args(["--tasks", "toy/reverse", "--optimizers", "baseline", "--seeds", "0", "--budget", "20",
+                           "--results-dir", str(tmp_path / "results"), "--model", "scripted", "--threads", "2",
+                           "--allow-mixed-code"])
+    assert run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask()) == []  # skipped, done
