@@ -1,4 +1,4 @@
-"""Shared plumbing of the benchmark grid: metering, counting metrics, statistics and result files.
+"""Shared plumbing of the benchmark grid: metering, counting metrics and result files (statistics: ``stats``).
 
 Everything an optimizer spends is measured here, the same way for every optimizer:
 
@@ -17,16 +17,18 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import dspy
 
 from dspy_dlpo.budget import UsageMeter
-import numpy as np
+
+from .stats import bootstrap_ci, paired_diff_ci, seed_mean_per_example  # noqa: F401 (single-level, re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -190,46 +192,6 @@ class CountingMetric:
         return split_result(result)[0]
 
 
-# --------------------------------------------------------------------------------------------
-# Statistics
-# --------------------------------------------------------------------------------------------
-def bootstrap_ci(scores: Sequence[float], *, n_boot: int = 2000, seed: int = 20250101,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean score, in percent (fixed seed: reproducible)."""
-    values = np.asarray(list(scores), dtype=float)
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(n_boot, values.size))
-    means = values[idx].mean(axis=1) * 100.0
-    alpha = (1.0 - level) / 2.0
-    return (float(np.percentile(means, 100 * alpha)), float(np.percentile(means, 100 * (1 - alpha))))
-
-
-def paired_diff_ci(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 20250101,
-                   level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``mean(a) - mean(b)`` in points, resampling examples in pairs.
-
-    ``a[i]`` and ``b[i]`` are two optimizers' scores on the same test example ``i``; resampling the
-    pairs keeps the per-example correlation, so this interval is narrower (and right) where two
-    independent intervals would overlap.
-    """
-    x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
-    if x.size != y.size:
-        raise ValueError(f"paired scores need equal lengths, got {x.size} and {y.size}")
-    if x.size == 0:
-        return (float("nan"), float("nan"))
-    return bootstrap_ci(x - y, n_boot=n_boot, seed=seed, level=level)
-
-
-def seed_mean_per_example(per_seed: Sequence[Sequence[float]]) -> list[float]:
-    """Each test example's score averaged over seeds (every seed scored the same fixed test split)."""
-    lengths = {len(scores) for scores in per_seed}
-    if len(lengths) != 1:
-        raise ValueError(f"seeds scored test splits of different sizes {sorted(lengths)}; cannot pair examples")
-    return [float(v) for v in np.mean(np.asarray(per_seed, dtype=float), axis=0)]
-
-
 def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable, *,
              num_threads: int) -> list[float]:
     """Per-example scores in [0, 1] of ``program`` on ``devset`` (failures score 0)."""
@@ -303,3 +265,15 @@ class Stopwatch:
 
     def __exit__(self, *exc: Any) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def relative_command(module: str, argv: list[str], root: Path) -> str:
+    """``python -m <module> <argv>`` with every absolute path in ``argv`` made relative to ``root`` (the
+    project root, where the command is meant to be run), so a result file holds no absolute path of this
+    machine; a path outside the project becomes a ``../`` path (run the grids into folders inside it)."""
+    def rel(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--"):
+            return f"{flag}={rel(value)}"
+        return os.path.relpath(arg, root) if os.path.isabs(arg) else arg
+    return " ".join(["python", "-m", module, *(shlex.quote(rel(a)) for a in argv)])

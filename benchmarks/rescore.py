@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -37,8 +36,8 @@ import dspy  # noqa: E402
 
 from dspy_dlpo.program import get_params, with_params  # noqa: E402
 
-from .harness import EXTENDED, at_least, evaluate, load_results, write_json_atomic  # noqa: E402
-from .run import DEFAULT_RESULTS, build_lm, code_version, load_cell_task, score_block  # noqa: E402
+from .harness import EXTENDED, at_least, evaluate, load_results, relative_command, write_json_atomic  # noqa: E402
+from .run import HERE, ROOT, build_lm, code_version, load_cell_task, score_block  # noqa: E402
 
 logger = logging.getLogger("benchmarks.rescore")
 
@@ -54,8 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=at_least(1), default=1, help="evaluation threads")
     p.add_argument("--llm-threads", type=at_least(1), default=None, help="llama.cpp threads of an embedded model")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
-    return p.parse_args(argv)
+    p.add_argument("--results-dir", type=Path, default=HERE / "results")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def rebuild(task: Any, record: dict[str, Any]) -> dspy.Module:
@@ -98,7 +99,7 @@ def rescore(args: argparse.Namespace, *, loader: Callable[..., Any] | None = Non
         raise SystemExit(f"no finished cells for {missing} under {args.results_dir}")
     tasks: dict[str, Any] = {}
     lms: dict[tuple[str, int], dspy.BaseLM] = {}
-    version, command = code_version(), " ".join(shlex.quote(a) for a in sys.argv)
+    version, command = code_version(), relative_command("benchmarks.rescore", args.argv, ROOT)
     updated = []
     for record in records:
         label = f"{record['task']} / {record['optimizer']} / seed {record['seed']}"

@@ -3,11 +3,15 @@
 Each finished cell is written at once to ``<results-dir>/<task>/<optimizer>/seed<k>.json``; a
 rerun skips cells whose file exists (``--retry-errors`` reruns the ones that failed).
 
-Two grids (``--grid``), each flag of which can be overridden one by one:
+Three grids (``--grid``), each flag of which can be overridden one by one:
 
 * ``default``: the three BBH rows where the embedded 1.5B is above its floor, as ``dspy.Predict``
   programs, seed 0, budget 60, 20 train / 10 val / 20 test, capped tokens; about two hours on a
-  2-core machine.
+  2-core machine. Cells go to ``benchmarks/results``.
+* ``fair``: the fair re-measurement (issue 17): the same three rows, every optimizer (baseline dlpo tgd
+  gepa gepa-chat miprov2 copro), seeds 0-2, budget 60, 20 train / 10 val / 100 test, task max tokens 100,
+  optimizer max tokens 600, each peer at its authors' proposal temperature (:mod:`benchmarks.peers`).
+  Cells go to ``benchmarks/results_fair``; run every cell of it on one frozen commit.
 * ``full``: the paper's tasks (GSM8K, MGSM German, BigGSM, MATH-500 and four BBH tasks) with their
   ``ChainOfThought`` programs, seeds 0-2, budget 120, 50 train / 50 val / 100 test: hours per task
   on a CPU, meant for a hosted model or a vLLM server (``--model``, ``--api-base``).
@@ -25,7 +29,6 @@ import copy
 import logging
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -45,23 +48,28 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 import dspy  # noqa: E402
 
 from .harness import (SCHEMA_VERSION, Meter, Stopwatch, at_least, bootstrap_ci, cell_path, demo_count,  # noqa: E402
-                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, word_count,
-                      write_json_atomic)
+                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, relative_command,
+                      word_count, write_json_atomic)
 from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
 
 logger = logging.getLogger("benchmarks.run")
 
-DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
-# Settings of each grid; an explicit flag overrides its entry.
+FAIR_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
+DEFAULT_ROWS = ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
+                "bbh/tracking_shuffled_objects_three_objects@predict"]
+# Settings of each grid; an explicit flag overrides its entry. ``results_dir`` is relative to benchmarks/.
 GRIDS: dict[str, dict[str, Any]] = {
-    "default": {"tasks": ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
-                          "bbh/tracking_shuffled_objects_three_objects@predict"],
-                "seeds": [0], "budget": 60, "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600},
+    "default": {"tasks": DEFAULT_ROWS, "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0], "budget": 60,
+                "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600, "results_dir": "results"},
+    "fair": {"tasks": DEFAULT_ROWS, "optimizers": FAIR_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 60, "n_train": 20,
+             "n_val": 10, "n_test": 100, "max_tokens": 100, "optimizer_max_tokens": 600, "results_dir": "results_fair"},
     "full": {"tasks": ["gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting",
                        "bbh/logical_deduction_three_objects", "bbh/tracking_shuffled_objects_three_objects"],
-             "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50, "n_test": 100,
-             "optimizer_max_tokens": 768},
+             "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50,
+             "n_test": 100, "optimizer_max_tokens": 768, "results_dir": "results"},
 }
 
 
@@ -76,9 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each of these flags given explicitly overrides the preset")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="task names; '<task>@predict' optimizes dspy.Predict instead of the task's ChainOfThought")
-    p.add_argument("--optimizers", nargs="+", default=DEFAULT_OPTIMIZERS,
-                   help="baseline dlpo tgd gepa miprov2 copro, dlpo-only-<s>, dlpo-minus-<s>, or 'ablation' "
-                        "(all 14 variants), 'ablation-only', 'ablation-minus'")
+    p.add_argument("--optimizers", nargs="+", default=None,
+                   help="baseline dlpo tgd gepa gepa-chat gepa-chatadapter miprov2 copro, dlpo-only-<s>, "
+                        "dlpo-minus-<s>, or 'ablation' (all 14 variants), 'ablation-only', 'ablation-minus'")
     p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
     p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")
     p.add_argument("--n-train", type=at_least(1), default=None)
@@ -95,13 +103,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--llm-threads", type=at_least(1), default=None,
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="where the cells are written; default benchmarks/<the grid's folder>")
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--allow-mixed-code", action="store_true",
+                   help="resume a results folder whose recorded cells ran on other code (the report then refuses "
+                        "to pair those rows)")
     args = p.parse_args(argv)
     for key, value in GRIDS[args.grid].items():
         if getattr(args, key) is None:
-            setattr(args, key, value)
+            setattr(args, key, HERE / value if key == "results_dir" else value)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
 
@@ -136,12 +149,16 @@ def machine_info() -> dict[str, Any]:
             "dspy": getattr(dspy, "__version__", "?"), "platform": platform.platform()}
 
 
+# The benchmark modules a cell runs (everything ``run`` imports from benchmarks/); the report is not among them.
+CELL_CODE = ("run.py", "harness.py", "optimizers.py", "peers.py", "proposals.py", "chat_proposer.py", "stats.py")
+
+
 def code_version() -> str | None:
     """The last git commit that changed the code a cell runs (``dspy_dlpo/`` and the benchmark runner, not
     the report), with ``+dirty`` when that code has uncommitted changes; None outside a git checkout.
     Commits that only add results or change the report keep it, so cells run on the same code match."""
     root = Path(__file__).resolve().parent.parent
-    paths = ["--", "dspy_dlpo", *(f"benchmarks/{name}" for name in ("run.py", "harness.py", "optimizers.py"))]
+    paths = ["--", "dspy_dlpo", *(f"benchmarks/{name}" for name in CELL_CODE)]
     try:
         head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=10", *paths], cwd=root,
                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
@@ -287,7 +304,8 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
                               "config": cell_config(args, task.name, pool), "split_note": task.split_note,
                               "split_sizes": {"train": len(task.trainset), "val": len(task.valset),
                                               "test": len(task.testset)},
-                              "command": " ".join(shlex.quote(a) for a in sys.argv), "machine": machine_info(),
+                              "command": relative_command("benchmarks.run", args.argv, ROOT),
+                              "machine": machine_info(),
                               "code_version": code_version(),
                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     start = time.perf_counter()
@@ -330,6 +348,21 @@ def check_recorded_settings(args: argparse.Namespace, cells: list[tuple[str, str
                          "same flags to resume them, or --results-dir for a new grid:\n  " + "\n  ".join(clashes[:10]))
 
 
+def check_recorded_code(args: argparse.Namespace, cells: list[tuple[str, str, int]]) -> None:
+    """Raise ValueError if recorded cells of this grid ran on another code version than the one now checked
+    out (one comparison, one frozen commit), unless ``--allow-mixed-code``."""
+    if args.allow_mixed_code:
+        return
+    recorded = {(read_cell(cell_path(args.results_dir, *cell)) or {}).get("code_version", "absent")
+                for cell in cells if cell_path(args.results_dir, *cell).exists()}
+    now = code_version()
+    other = sorted(str(v) for v in recorded - {now})
+    if other:
+        raise ValueError(f"recorded cells in {args.results_dir} ran on code {', '.join(other)}, the checkout is {now}: "
+                         "resuming would mix code versions in one comparison; check out that commit, use a new "
+                         "--results-dir, or pass --allow-mixed-code")
+
+
 def is_done(path: Path, retry_errors: bool) -> bool:
     record = read_cell(path)
     if record is None:
@@ -343,18 +376,21 @@ def summary_line(record: dict[str, Any]) -> str:
     s = record["spend"]
     return (f"{record['task']:<22} {record['optimizer']:<24} seed{record['seed']}  test {record['test']['score']:5.1f} "
             f"[{record['test']['ci95'][0]:.1f}, {record['test']['ci95'][1]:.1f}]  val {record['val']['score']:5.1f}  "
-            f"metric calls {s['metric_calls']}  opt calls {s['optimizer_calls']}  {record['wall_time_s']:.0f}s")
+            f"metric calls {s['metric_calls']}  opt calls {s['optimizer_calls']}  "
+            f"distinct proposals {record['details'].get('distinct_proposals', '-')}  "
+            f"billed rollouts {s['task_lm_billed_calls']}/{s['task_lm_calls']}  {record['wall_time_s']:.0f}s")
 
 
 def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
              loader: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
     """Run every unfinished cell of the grid; returns the records written by this call."""
     optimizers = expand(args.optimizers)
-    cells = [(t, o, s) for t in args.tasks for s in args.seeds for o in optimizers]
+    cells = grid_cells(args)
     if loader is None:
         from dspy_dlpo.tasks import load_task as loader
     pool = pool or LMPool(args)
     check_recorded_settings(args, cells, pool)
+    check_recorded_code(args, cells)
     tasks: dict[str, Any] = {}
     written = []
     print(f"{len(cells)} cells: tasks {args.tasks}, optimizers {optimizers}, seeds {args.seeds}", flush=True)
@@ -373,13 +409,20 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
     return written
 
 
+def grid_cells(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """The grid's cells in run order (task, optimizer, seed)."""
+    return [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("LiteLLM", "httpx", "dspy.teleprompt", "dspy.evaluate", "gepa"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.dry_run:
-        for cell in [(t, o, s) for t in args.tasks for s in args.seeds for o in expand(args.optimizers)]:
+        cells = grid_cells(args)
+        print(f"{len(cells)} cells into {os.path.relpath(args.results_dir, ROOT)}:")
+        for cell in cells:
             print(*cell)
         return 0
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)

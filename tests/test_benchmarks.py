@@ -14,12 +14,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root holds benchmarks/
 
-from scripted import ScriptedOptimizer, exact_metric, reverse_examples, reverse_task_lm
+from scripted import MAGIC, ScriptedOptimizer, chat_reply, exact_metric, reverse_examples, reverse_task_lm
 
-from benchmarks import report, run
+from benchmarks import peers, report, report_fair, run, stats
+from benchmarks.chat_proposer import ChatInstructionProposer, clip, parse_instruction
 from benchmarks.harness import (CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count,
-                                paired_diff_ci, seed_mean_per_example)
-from benchmarks.optimizers import capped_log, copro_plan, dlpo_flags, expand, mipro_plan
+                                paired_diff_ci, relative_command, seed_mean_per_example)
+from benchmarks.optimizers import (OptimizerSetup, capped_log, copro_plan, dlpo_flags, expand, mipro_plan,
+                                   run_optimizer)
+from benchmarks.proposals import distinct_count, dlpo_entries, summary
+from dspy_dlpo.lm.engine import function_lm
 
 
 @dataclass
@@ -278,6 +282,7 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
         block = cells[name]["test_extended"]
         assert block["n"] == 6 and block["score"] == expected, block
         assert block["agrees_with_original"] == block["compared_with_original"] == 4
+        assert block["command"].startswith("python -m benchmarks.rescore --tasks toy/reverse --n-test 6")
         assert cells[name]["test"]["n"] == 4  # the original block is kept
     assert rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory) == []  # skips done cells
     records = load_results(tmp_path / "results")
@@ -386,3 +391,328 @@ def test_patience_replay_matches_a_real_run_with_patience() -> None:
                                                for log in full["details"]["trial_logs"]]}}
     assert report.patience_stop(late, 3) == (3, 32, False) and report.patience_stop(late, 4) == (5, 48, True)
     assert "**worse program**" in report.patience_table([late], patiences=(2,))
+
+
+# --------------------------------------------------------------------------------------------
+# The fair harness (issue 17 part A)
+# --------------------------------------------------------------------------------------------
+class PeerOptimizerScript:
+    """An optimizer LM that answers DLPO's prompts like :class:`ScriptedOptimizer` and the peers' DSPy
+    signatures (ChatAdapter or JSONAdapter) and gepa-chat's tagged prompt with a numbered variant of the
+    magic instruction. Records every call's temperature."""
+
+    def __init__(self) -> None:
+        self.dlpo = ScriptedOptimizer()
+        self.temperatures: list[float | None] = []
+        self.count = 0
+
+    def __call__(self, messages: list[dict[str, str]], options: dict[str, Any]) -> str:
+        self.temperatures.append(options.get("temperature"))
+        self.count += 1
+        user, system = messages[-1]["content"], "\n".join(m["content"] for m in messages if m["role"] == "system")
+        if "Your output fields are:" not in system:
+            if "<new_instruction>" in user:
+                return f"<new_instruction>{MAGIC} Variant {self.count}.</new_instruction>"
+            return self.dlpo(messages, options)
+        block = system.split("Your output fields are:")[1].split("All interactions")[0]
+        names = re.findall(r"^\d+\. `(\w+)`", block, flags=re.MULTILINE)
+        values = {n: f"{MAGIC} Variant {self.count}." if "instruction" in n else "Answer:" if "prefix" in n
+                  else "Single words." for n in names}
+        return json.dumps(values) if "JSON object" in system else chat_reply(**values)
+
+    def lm(self) -> dspy.LM:
+        return function_lm(self, name="peer-optimizer")
+
+
+def _setup(optimizer_lm: dspy.BaseLM, budget: int = 40) -> OptimizerSetup:
+    data = reverse_examples()
+    return OptimizerSetup(program=dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:12],
+                          metric=exact_metric, task_lm=reverse_task_lm(), optimizer_lm=optimizer_lm, budget=budget,
+                          threads=1, seed=0)
+
+
+def test_each_peer_gets_its_authors_proposal_temperature() -> None:
+    greedy = metered_lm(PeerOptimizerScript().lm(), Meter("optimizer")).copy(temperature=0.0, max_tokens=600)
+    for variant in peers.GEPA_VARIANTS:
+        gepa, _, _, _ = peers.build_gepa(_setup(greedy), variant)
+        assert gepa.reflection_lm.kwargs["temperature"] == 1.0 and gepa.reflection_lm.kwargs["max_tokens"] == 600
+        assert lm_call_count(gepa.reflection_lm) == lm_call_count(greedy)  # still metered: a shallow copy
+        assert isinstance(gepa.custom_instruction_proposer, ChatInstructionProposer) is (variant == "gepa-chat")
+    assert isinstance(peers.build_gepa(_setup(greedy), "gepa-chatadapter")[0].custom_instruction_proposer.adapter,
+                      dspy.ChatAdapter)
+    with pytest.raises(ValueError, match="unknown GEPA variant 'gepa-x'"):
+        peers.build_gepa(_setup(greedy), "gepa-x")
+    mipro, _, plan = peers.build_miprov2(_setup(greedy))
+    assert mipro.prompt_model.kwargs["temperature"] == 1.0 and mipro.init_temperature == 1.0
+    copro, _, _ = peers.build_copro(_setup(greedy))
+    assert copro.prompt_model.kwargs["temperature"] == 1.4 and copro.init_temperature == 1.4
+    assert greedy.kwargs["temperature"] == 0.0  # the grid's own optimizer LM is left greedy (DLPO's first ask)
+
+
+@pytest.mark.parametrize("name, temperatures", [("gepa", {1.0}), ("gepa-chat", {1.0}), ("gepa-chatadapter", {1.0}),
+                                                ("miprov2", {1.0}),
+                                                ("copro", {1.4})])
+def test_peers_run_end_to_end_and_record_their_proposals(name: str, temperatures: set[float]) -> None:
+    script = PeerOptimizerScript()
+    setup = _setup(script.lm().copy(temperature=0.0, max_tokens=600))
+    with dspy.context(lm=setup.task_lm):
+        program, details = run_optimizer(name, setup)
+    assert set(script.temperatures) == temperatures, script.temperatures  # every proposal call sampled
+    assert MAGIC in program.signature.instructions
+    assert details["settings"]["temperature"] == min(temperatures)
+    assert details["distinct_proposals"] >= 1 and details["proposals_total"] >= details["distinct_proposals"]
+    assert all(MAGIC in p["text"] or p["text"].startswith("Given the fields") for p in details["proposals"])
+    assert details["metric_calls_counted"] <= 1.1 * setup.budget
+    if name.startswith("gepa"):
+        first = details["proposals"][0]
+        assert first["accepted"] is True and first["val"] == 100.0
+        assert (first["minibatch_before"], first["minibatch_after"]) == (0.0, 3.0)  # the gate: parent 0/3, child 3/3
+    if name == "miprov2":
+        assert details["plan"]["minibatch"] is False and details["bootstrap_metric_calls"] > 0
+        assert len(details["proposals"]) == details["plan"]["new_instructions"] == 2
+        assert details["metric_calls_counted"] == details["bootstrap_metric_calls"] + 4 * (1 + details["plan"]["trials_run"])
+    if name == "copro":
+        assert details["plan"]["scoring_set"] == "valset" and details["metric_calls_counted"] == 40
+
+
+def test_dlpo_cell_records_its_own_proposal_setting_and_rewrites() -> None:
+    setup = _setup(ScriptedOptimizer().lm().copy(temperature=0.0, max_tokens=600))
+    with dspy.context(lm=setup.task_lm):
+        _, details = run_optimizer("dlpo", setup)
+    assert details["settings"]["temperature"] == 0.0 and details["settings"]["reask_temperature"] == 0.8
+    assert details["distinct_proposals"] == 1 and details["proposals"][0]["text"] == MAGIC
+
+
+def test_chat_proposer_parses_a_tagged_reply_from_the_reflection_lm() -> None:
+    prompts: list[str] = []
+
+    def reflect(messages: list[dict[str, str]], options: dict[str, Any]) -> str:
+        prompts.append(messages[-1]["content"])
+        return "Thinking first.\n<new_instruction>\nReverse the word, letter by letter.\n</new_instruction>"
+
+    dataset = {"self": [{"Inputs": {"question": "stone"}, "Generated Outputs": {"answer": "stone"},
+                         "Feedback": "Expected 'enots'."}]}
+    proposer = ChatInstructionProposer()
+    with dspy.context(lm=function_lm(reflect, name="reflect")):
+        out = proposer({"self": "Answer the question."}, dataset, ["self"])
+    assert out == {"self": "Reverse the word, letter by letter."}
+    assert "Answer the question." in prompts[0] and "Expected 'enots'." in prompts[0] and "question: stone" in prompts[0]
+    with dspy.context(lm=function_lm(lambda m, o: "<new_instruction>cut off by max_tokens", name="cut")):
+        assert proposer({"self": "Answer."}, dataset, ["self"]) == {} and proposer.unparseable == 1
+    setup = _setup(function_lm(lambda m, o: "no tags at all", name="untagged").copy(temperature=0.0), budget=20)
+    with dspy.context(lm=setup.task_lm):
+        _, details = run_optimizer("gepa-chat", setup)
+    assert details["proposals_total"] == 0 and details["reflections"] >= 2
+    assert details["reflections_without_proposal"] == details["reflections"] == details["unparseable_reflections"]
+    assert parse_instruction("```text\nFenced one.\n```") == "Fenced one." and parse_instruction("plain") is None
+    assert clip("a" * 10 + "b" * 10, limit=8).startswith("aaaa [... 12 characters cut ...] bbbb")
+
+
+def test_mipro_plan_follows_miprov2s_own_rules() -> None:
+    plan = mipro_plan(60, 10)
+    assert plan["minibatch"] is False and plan["num_candidates"] == 3 and plan["new_instructions"] == 2
+    assert plan["num_trials"] == 3 and plan["estimated_metric_calls"] == 60  # 10 default + 2 x 10 bootstrap + 3 x 10
+    big = mipro_plan(400, 100)
+    assert big["minibatch"] is True and big["minibatch_size"] == 35
+    assert mipro_plan(400, 50)["minibatch"] is False  # MIPROv2 minibatches only above 50
+    assert peers.mipro_recommended_trials(3) == 4 and peers.mipro_recommended_trials(6) == 9
+    with pytest.raises(ValueError, match="val_size must be a positive integer, got 0"):
+        mipro_plan(60, 0)
+    with pytest.raises(ValueError, match="budget must be a positive integer, got -5"):
+        copro_plan(-5, 10)
+
+
+def test_copro_plan_says_what_the_authors_defaults_would_cost() -> None:
+    plan = copro_plan(60, 10)
+    assert (plan["breadth"], plan["depth"], plan["estimated_metric_calls"]) == (3, 2, 60)
+    assert plan["authors_defaults_metric_calls"] == 300 and plan["new_proposals"] == 5
+    assert copro_plan(25, 10)["depth"] == 1 and copro_plan(10, 10)["scoring_size"] == 5
+
+
+def test_distinct_proposals_ignore_the_seed_echoes_and_whitespace() -> None:
+    texts = ["Given x.", "Reverse it.", "Reverse  it.\n", "Spell it backwards.", "", "Given  x."]
+    assert distinct_count(texts, "Given x.") == 2
+    assert distinct_count([], "Given x.") == 0
+    logs = [{"step": 0, "instruction_before": "A.", "instruction_after": "A."},
+            {"step": 1, "instruction_before": "A.", "instruction_after": "B.", "batch_score_after": 0.6},
+            {"step": 2, "candidates": [{"instruction": "C.", "batch_score": 0.2}, {"instruction": "B."}]}]
+    entries = dlpo_entries(logs)
+    assert [e["text"] for e in entries] == ["A.", "B.", "C.", "B."] and entries[0]["echo"] is True
+    assert summary(entries, "A.")["distinct_proposals"] == 2
+
+
+def test_two_level_bootstrap_widens_where_seeds_disagree_and_is_deterministic() -> None:
+    # three seeds that ended with very different programs: per example, the seed mean is always 1/3
+    per_seed = [[1.0] * 30, [0.0] * 30, [0.0] * 30]
+    lo, hi = stats.examples_only_ci(per_seed)
+    assert hi - lo < 1e-9  # examples only: no uncertainty at all
+    mean, tlo, thi = stats.mean_ci(per_seed)
+    assert round(mean, 6) == 33.333333 and thi - tlo > 50.0  # seeds resampled: 0% to 66.7% are both plausible
+    assert stats.mean_ci(per_seed) == (mean, tlo, thi)  # fixed RNG seed
+    a = [[1.0] * 20 + [0.0] * 10] * 3
+    b = [[1.0] * 10 + [0.0] * 20] * 3
+    d = stats.paired_difference(a, b)
+    assert round(d.diff, 6) == 33.333333 and 0.0 < d.lo <= d.hi and d.p == 1.0 / stats.N_BOOT
+    assert stats.paired_difference(a, a).p == 1.0
+    with pytest.raises(ValueError, match="same seeds and examples"):
+        stats.paired_difference(a, b[:2])
+
+
+def test_holm_correction_on_known_p_values() -> None:
+    adjusted = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.5})
+    assert adjusted == pytest.approx({"a": 0.04, "c": 0.09, "b": 0.09, "d": 0.5})  # b keeps c's value: monotone
+    assert stats.bonferroni_level(0.95, 5) == pytest.approx(0.99)
+    with pytest.raises(ValueError, match="'x'"):
+        stats.holm({"x": 1.5})
+
+
+def _fair_cell(optimizer: str, seed: int, scores: list[float], version: str | None = "abc1234567") -> dict[str, Any]:
+    return {"status": "ok", "task": "bbh/t@predict", "optimizer": optimizer, "seed": seed, "code_version": version,
+            "config": {"budget": 60}, "test": {"per_example": scores, "score": 100.0 * sum(scores) / len(scores)},
+            "spend": {"metric_calls": 70 if optimizer == "gepa" else 60, "task_lm_billed_calls": 30,
+                      "task_lm_calls": 64, "optimizer_billed_calls": 7, "optimizer_calls": 9},
+            "details": {"distinct_proposals": 0, "proposals_total": 9,
+                        "settings": {"role": "reflection_lm", "temperature": 1.0}}}
+
+
+def test_report_refuses_to_pair_cells_of_mixed_or_dirty_code() -> None:
+    clean = [_fair_cell(o, s, [1.0, 0.0, 1.0, 1.0] if o == "dlpo" else [0.0, 0.0, 1.0, 0.0])
+             for o in ("dlpo", "gepa") for s in (0, 1)]
+    assert "Every row ran on one clean commit" in report_fair.commit_section(clean)
+    assert "p_holm" in report_fair.corrected([report_fair.compare(clean, "bbh/t@predict", "gepa")])[0]
+    for versions, reason in ((("abc1234567", "def7654321"), "different commits"),
+                             (("abc1234567+dirty", "abc1234567+dirty"), "uncommitted code"),
+                             ((None, "abc1234567"), "did not record")):
+        mixed = [_fair_cell("dlpo", 0, [1.0, 0.0], versions[0]), _fair_cell("gepa", 0, [0.0, 0.0], versions[1])]
+        assert reason in report_fair.compare(mixed, "bbh/t@predict", "gepa")["refused"]
+        assert "WARNING, bbh/t@predict" in report_fair.commit_section(mixed)
+        row = report_fair.comparison_table(mixed, ["bbh/t@predict"], ["dlpo", "gepa"]).splitlines()[-1]
+        assert "| refused: " in row and reason in row
+    table = report_fair.spend_table(clean)
+    assert "| bbh/t@predict | gepa | 0 | reflection_lm T=1.0 | 7 / 9 | 0 / 9 | 30 / 64 | 70 / 60 **over budget** |" in table
+    assert "| 60 / 60 |" in table
+    mipro = {**clean[0], "optimizer": "miprov2", "details": {**clean[0]["details"], "bootstrap_metric_calls": 22}}
+    assert "| 60 / 60 (bootstrapping 22) |" in report_fair.spend_table([mipro])
+
+
+def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    args = run.parse_args(["--grid", "fair"])
+    assert (args.budget, args.n_train, args.n_val, args.n_test, args.max_tokens, args.optimizer_max_tokens) == \
+        (60, 20, 10, 100, 100, 600)
+    assert args.results_dir.name == "results_fair" and args.seeds == [0, 1, 2]
+    assert run.main(["--grid", "fair", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "63 cells into benchmarks/results_fair:"
+    cells = [tuple(line.split()) for line in lines[1:]]
+    assert len(cells) == 63 and len(set(cells)) == 63
+    assert {c[1] for c in cells} == {"baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"}
+    assert ("bbh/object_counting@predict", "gepa-chat", "2") in cells
+
+
+def test_recorded_command_is_relative(tmp_path: Path) -> None:
+    root = Path(run.__file__).resolve().parent.parent
+    command = relative_command("benchmarks.run", ["--results-dir", str(root / "benchmarks" / "results_fair"),
+                                                  f"--data-dir={root / 'data'}", "--seeds", "0"], root)
+    assert command == "python -m benchmarks.run --results-dir benchmarks/results_fair --data-dir=data --seeds 0"
+    _, (record,) = _grid(tmp_path, ["baseline"])
+    assert record["command"].startswith("python -m benchmarks.run --tasks toy/reverse")
+    assert not any(part.startswith("/") for part in record["command"].split())  # outside the project: ../ paths
+
+
+def test_development_row_is_reported_apart_from_the_held_out_rows() -> None:
+    dev, held = report_fair.DEVELOPMENT_ROWS[0], "bbh/object_counting@predict"
+    mine, theirs = [1.0] * 15 + [0.0] * 5, [1.0] * 5 + [0.0] * 15
+    records = [{**_fair_cell(o, s, mine if o == "dlpo" else theirs), "task": t}
+               for t in (dev, held) for o in ("dlpo", "tgd", "gepa") for s in (0, 1, 2)]
+    text = "\n".join(report_fair.fair_sections(records))
+    dev_part = text.split("### Development row (DLPO was tuned on it)")[1].split("### Rows DLPO was never tuned on")[0]
+    held_part = text.split("### Rows DLPO was never tuned on")[1]
+    assert dev in dev_part and held not in dev_part and held in held_part and dev not in held_part
+    # each table is its own Holm family of 2 comparisons: dlpo vs tgd and vs gepa, identical data, p = 1/N_BOOT
+    held_rows = [line for line in held_part.splitlines() if line.startswith(f"| {held} | ") and "| **yes** |" in line]
+    assert len(held_rows) == 2 and all("+50.0 [" in line for line in held_rows)
+    assert all(f"| {1 / stats.N_BOOT:.3f} / {2 / stats.N_BOOT:.3f} |" in line for line in held_rows)
+
+
+def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path) -> None:
+    class PeerPool(ScriptedPool):
+        def __init__(self, args: Any) -> None:
+            super().__init__(args)
+            self.optimizer = PeerOptimizerScript().lm().copy(temperature=0.0, max_tokens=600)
+
+    names = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
+    args = run.parse_args(["--grid", "fair", "--tasks", "toy/reverse", "--optimizers", *names, "--seeds", "0", "1",
+                           "--budget", "40", "--results-dir", str(tmp_path / "results_fair"), "--model", "scripted"])
+    data = reverse_examples()
+    task = ToyTask(trainset=data[:8], valset=data[8:12], testset=data[12:])
+    written = run.run_grid(args, pool=PeerPool(args), loader=lambda name, **kw: task)
+    assert [r["status"] for r in written] == ["ok"] * 14, [r.get("error") for r in written]
+    assert all("distinct_proposals" in r["details"] for r in written)
+    assert report.main(["--results-dir", str(tmp_path / "results_fair")]) == 0
+    text = (tmp_path / "results_fair" / "README.md").read_text()
+    for heading in ("## How each peer was run", "## One frozen commit", "### Rows DLPO was never tuned on",
+                    "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults"):
+        assert heading in text, heading
+    assert "| distinct proposals | billed rollouts |" in text
+    assert "| toy/reverse | gepa-chat | 0,1 |" in text
+
+
+def test_two_level_interval_equals_examples_only_when_the_seeds_agree() -> None:
+    per_seed = [[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0]] * 3  # one test slice, shared by the seeds
+    _, lo, hi = stats.mean_ci(per_seed)
+    assert (lo, hi) == stats.examples_only_ci(per_seed) and hi - lo > 30.0
+
+
+def test_average_over_held_out_rows_resamples_each_row_on_its_own() -> None:
+    rows = ["bbh/object_counting@predict", "bbh/tracking_shuffled_objects_three_objects@predict"]
+    mine, theirs = [1.0] * 15 + [0.0] * 5, [1.0] * 5 + [0.0] * 15
+    records = [{**_fair_cell(o, s, (mine if o == "dlpo" else theirs) if t == rows[0] else theirs), "task": t}
+               for t in rows for o in ("dlpo", "gepa") for s in (0, 1, 2)]
+    table = report_fair.average_table(records, rows, ["dlpo", "gepa"])
+    (row,) = [line for line in table.splitlines() if line.startswith("| gepa |")]
+    assert row.startswith("| gepa | 25.0 | +25.0 [")  # +50 on the first row, 0 on the second
+    assert report_fair.average_table(records, rows[:1], ["dlpo", "gepa"]) is None  # one row: nothing to average
+    parts = [stats.paired_difference([mine] * 3, [theirs] * 3, seed=1), stats.paired_difference([theirs] * 3, [theirs] * 3)]
+    avg = stats.average_difference(parts)
+    assert avg.diff == pytest.approx(25.0) and avg.lo < 25.0 < avg.hi
+
+
+def test_gepa_records_proposals_that_lost_apart_from_echoes() -> None:
+    def reflector(echo: bool) -> dspy.LM:
+        def reply(messages: list[dict[str, str]], options: dict[str, Any]) -> str:
+            current = re.search(r"<current_instruction>\n(.*?)\n</current_instruction>", messages[-1]["content"],
+                                flags=re.DOTALL).group(1)
+            return f"<new_instruction>{current if echo else 'Answer in capitals.'}</new_instruction>"
+        return function_lm(reply, name="reflect").copy(temperature=0.0)
+
+    for echo, distinct in ((False, 1), (True, 0)):
+        setup = _setup(reflector(echo), budget=25)
+        with dspy.context(lm=setup.task_lm):
+            program, details = run_optimizer("gepa-chat", setup)
+        assert program.signature.instructions.startswith("Given the fields")
+        assert details["proposals_total"] >= 2 and details["distinct_proposals"] == distinct
+        assert all(p["accepted"] is False and p["minibatch_before"] == p["minibatch_after"] == 0.0
+                   for p in details["proposals"])
+
+
+def test_code_version_covers_every_module_a_cell_runs() -> None:
+    import subprocess
+    code = ("import sys, benchmarks.run; print(' '.join(sorted(m.split('.')[1] + '.py' for m in sys.modules "
+            "if m.startswith('benchmarks.'))))")
+    root = Path(run.__file__).resolve().parent.parent
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                            timeout=120).stdout.split()
+    assert "peers.py" in loaded and set(loaded) <= set(run.CELL_CODE), sorted(set(loaded) - set(run.CELL_CODE))
+
+
+def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> None:
+    _, (record,) = _grid(tmp_path, ["baseline"])
+    path = tmp_path / "results" / "toy/reverse" / "baseline" / "seed0.json"
+    path.write_text(json.dumps({**record, "code_version": "0000000000"}))
+    with pytest.raises(ValueError, match=r"ran on code 0000000000, the checkout is "):
+        _grid(tmp_path, ["baseline", "tgd"])
+    assert not (tmp_path / "results" / "toy/reverse" / "tgd").exists()
+    args = run.parse_args(["--tasks", "toy/reverse", "--optimizers", "baseline", "--seeds", "0", "--budget", "20",
+                           "--results-dir", str(tmp_path / "results"), "--model", "scripted", "--threads", "2",
+                           "--allow-mixed-code"])
+    assert run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask()) == []  # skipped, done

@@ -1,0 +1,282 @@
+"""The fair-comparison sections of the benchmark README (issue 17): one frozen commit, the peers' settings,
+what each optimizer proposed and spent, and two-level bootstrap intervals with Holm's correction.
+
+Rows are split into the development row (DLPO's defaults were tuned while looking at it) and the rows
+DLPO was never tuned on; each table is its own family for the multiple-comparison correction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from . import stats
+
+SUBJECT = "dlpo"
+DEVELOPMENT_ROWS = ("bbh/logical_deduction_three_objects@predict",)
+OVER_BUDGET = 1.10  # a cell that used more than 10% over its budget is flagged
+PEER_ORDER = ("baseline", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro")
+
+
+def ok_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("status") == "ok" and r.get("test")]
+
+
+def _f(value: float | None, digits: int = 1, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+# --------------------------------------------------------------------------------------------
+# One frozen commit
+# --------------------------------------------------------------------------------------------
+def version_problem(versions: set[str | None]) -> str | None:
+    """Why cells with these ``code_version`` values must not be paired, or None if they may."""
+    if None in versions:
+        return "a cell did not record its code version"
+    dirty = sorted(v for v in versions if v.endswith("+dirty"))
+    if dirty:
+        return f"uncommitted code ({', '.join(dirty)})"
+    if len(versions) > 1:
+        return f"different commits ({', '.join(sorted(versions))})"
+    return None
+
+
+def commit_section(records: list[dict[str, Any]]) -> str:
+    """The commit(s) the cells ran on, and a loud warning per row whose cells do not share one clean commit."""
+    cells = ok_cells(records)
+    by_task: dict[str, set[str | None]] = defaultdict(set)
+    for r in cells:
+        by_task[r["task"]].add(r.get("code_version"))
+    used = sorted({str(v) for vs in by_task.values() for v in vs})
+    lines = [f"Cells ran on code version(s): {', '.join(f'`{v}`' for v in used) or 'none'}."]
+    for task, versions in sorted(by_task.items()):
+        problem = version_problem(versions)
+        if problem:
+            lines.append(f"- **WARNING, {task}: {problem}.** Its cells are not one experiment; the paired "
+                         "differences of this row are refused below. Rerun the row on one commit.")
+    if len(lines) == 1:
+        lines.append("Every row ran on one clean commit.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Matrices and comparisons
+# --------------------------------------------------------------------------------------------
+def cells_of(records: list[dict[str, Any]], task: str, optimizer: str) -> dict[int, dict[str, Any]]:
+    return {r["seed"]: r for r in ok_cells(records) if r["task"] == task and r["optimizer"] == optimizer}
+
+
+def matrix(cells: dict[int, dict[str, Any]], seeds: list[int]) -> list[list[float]]:
+    return [cells[s]["test"]["per_example"] for s in seeds]
+
+
+def row_mean(records: list[dict[str, Any]], task: str, optimizer: str, seeds: list[int]) -> float:
+    """Mean test score (percent) of ``optimizer`` on ``task`` over ``seeds`` and the test examples."""
+    scores = stats.as_matrix(matrix(cells_of(records, task, optimizer), seeds))
+    return 100.0 * float(scores.mean())
+
+
+def compare(records: list[dict[str, Any]], task: str, peer: str, *, seed: int = stats.RNG_SEED) -> dict[str, Any] | None:
+    """DLPO minus ``peer`` on ``task``, paired on their shared seeds; ``refused`` says why it was not paired."""
+    mine, other = cells_of(records, task, SUBJECT), cells_of(records, task, peer)
+    if not mine or not other:
+        return None
+    seeds = sorted(set(mine) & set(other))
+    versions = {mine[s].get("code_version") for s in seeds} | {other[s].get("code_version") for s in seeds}
+    problem = version_problem(versions) if seeds else "no shared seed"
+    sizes = {len(c["test"]["per_example"]) for c in [*mine.values(), *other.values()]}
+    if problem is None and len(sizes) != 1:
+        problem = f"different test slices {sorted(sizes)}"
+    if problem:
+        return {"task": task, "peer": peer, "refused": problem}
+    d = stats.paired_difference(matrix(mine, seeds), matrix(other, seeds), seed=seed)
+    return {"task": task, "peer": peer, "seeds": seeds, "diff": d.diff, "ci": (d.lo, d.hi), "p": d.p, "result": d}
+
+
+def corrected(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Holm-adjusted p-values and Bonferroni-level intervals across the paired comparisons of one table."""
+    paired = [c for c in comparisons if "p" in c]
+    adjusted = stats.holm({f"{c['task']}|{c['peer']}": c["p"] for c in paired})
+    level = stats.bonferroni_level(stats.LEVEL, max(1, len(paired)))
+    for c in paired:
+        c["p_holm"] = adjusted[f"{c['task']}|{c['peer']}"]
+        c["ci_bonferroni"] = c["result"].interval(level)
+    return comparisons
+
+
+def _mean_text(cells: dict[int, dict[str, Any]]) -> tuple[str, str]:
+    seeds = sorted(cells)
+    try:
+        mean, lo, hi = stats.mean_ci(matrix(cells, seeds))
+        elo, ehi = stats.examples_only_ci(matrix(cells, seeds))
+    except ValueError as exc:
+        return f"- ({exc})", "-"
+    return f"{mean:.1f} [{lo:.1f}, {hi:.1f}]", f"[{elo:.1f}, {ehi:.1f}]"
+
+
+def _diff_text(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "- | - | - | -"
+    if "refused" in c:
+        return f"refused: {c['refused']} | - | - | -"
+    lo, hi = c["ci"]
+    blo, bhi = c["ci_bonferroni"]
+    verdict = "**yes**" if c["p_holm"] < 1.0 - stats.LEVEL else "no"
+    return f"{c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}] | [{blo:+.1f}, {bhi:+.1f}] | {c['p']:.3f} / {c['p_holm']:.3f} | {verdict}"
+
+
+def comparison_table(records: list[dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
+    """Per row and optimizer: two-level mean and interval, the examples-only interval, DLPO minus it."""
+    peers = [o for o in PEER_ORDER if o in optimizers]
+    comps = corrected([c for t in tasks for p in peers if (c := compare(records, t, p)) is not None])
+    by_key = {(c["task"], c["peer"]): c for c in comps}
+    head = ("| task | optimizer | seeds | test % [95% CI, seeds and examples] | examples-only 95% CI "
+            f"| {SUBJECT} minus it [95% CI] | Bonferroni-level CI | p / Holm p | significant after Holm |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        for opt in [SUBJECT, *peers]:
+            cells = cells_of(records, task, opt)
+            if not cells:
+                continue
+            mean, only = _mean_text(cells)
+            diff = "- | - | - | -" if opt == SUBJECT else _diff_text(by_key.get((task, opt)))
+            lines.append(f"| {task} | {opt} | {','.join(map(str, sorted(cells)))} | {mean} | {only} | {diff} |")
+    return "\n".join(lines) if len(lines) > 2 else "No finished cells."
+
+
+def average_table(records: list[dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str | None:
+    """DLPO minus each peer averaged over ``tasks`` (each row resampled with its own RNG seed, the row
+    resamples averaged), Holm-corrected across the peers; a peer missing or refused on a row is left out."""
+    if len(tasks) < 2:
+        return None
+    comps, means = [], {}
+    for peer in [o for o in PEER_ORDER if o in optimizers]:
+        parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
+        if all(c is not None and "result" in c for c in parts):
+            d = stats.average_difference([c["result"] for c in parts])
+            comps.append({"task": "average", "peer": peer, "diff": d.diff, "ci": (d.lo, d.hi), "p": d.p, "result": d})
+            means[peer] = sum(row_mean(records, t, peer, c["seeds"]) for t, c in zip(tasks, parts)) / len(tasks)
+    if not comps:
+        return None
+    lines = [f"| peer | peer's mean over the {len(tasks)} rows | {SUBJECT} minus it [95% CI] | Bonferroni-level CI "
+             "| p / Holm p | significant after Holm |", "|---|---|---|---|---|---|"]
+    for c in corrected(comps):
+        lines.append(f"| {c['peer']} | {means[c['peer']]:.1f} | {_diff_text(c)} |")
+    return "\n".join(lines)
+
+
+def fair_sections(records: list[dict[str, Any]]) -> list[str]:
+    """The README parts: the commit check, then the development row and the held-out rows apart."""
+    tasks = sorted({r["task"] for r in ok_cells(records)})
+    optimizers = sorted({r["optimizer"] for r in ok_cells(records)})
+    dev = [t for t in tasks if t in DEVELOPMENT_ROWS]
+    held = [t for t in tasks if t not in DEVELOPMENT_ROWS]
+    note = (f"Intervals are two-level percentile bootstraps ({stats.N_BOOT:,} resamples, RNG seed {stats.RNG_SEED}): "
+            "seeds are drawn with replacement, then test examples, one draw of examples shared by the drawn seeds "
+            "(every seed scores the same test slice; drawing examples afresh per seed would count one example three "
+            "times and narrow the interval); a difference applies one set of draws to both optimizers (paired on their shared seeds and the same examples). The examples-only "
+            "interval (each example averaged over seeds, examples resampled) is shown to tell how much the seeds "
+            "add. p is the bootstrap's two-sided p-value for no difference; Holm's step-down correction runs over "
+            "every paired comparison of the table, and the Bonferroni-level interval is the interval at level "
+            "1 - 0.05/m for the table's m comparisons.")
+    parts = ["## One frozen commit", "", commit_section(records), "", "## Fair comparison: statistics", "", note, ""]
+    if dev:
+        parts += ["### Development row (DLPO was tuned on it)", "",
+                  "DLPO's defaults were changed while looking at this row's cells, and its leak filter quotes "
+                  "outputs of it; no peer was tuned. Read it apart from the rows below.", "",
+                  comparison_table(records, dev, optimizers), ""]
+    if held:
+        parts += ["### Rows DLPO was never tuned on", "", comparison_table(records, held, optimizers), ""]
+        average = average_table(records, held, optimizers)
+        if average:
+            parts += ["Averaged over these rows (the rows' test slices are independent: each row is resampled on its "
+                      "own and the resamples averaged; peers refused or missing on a row are left out):", "",
+                      average, ""]
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# Settings, proposals and spend per cell
+# --------------------------------------------------------------------------------------------
+SETTINGS_TEXT = """Each peer proposes at the temperature its authors use (read from dspy 3.4.1 and gepa 0.1.4; each \
+cell records it in `details.settings`): GEPA's `reflection_lm` is a copy of the optimizer LM at temperature 1.0 (the \
+`dspy.GEPA` docstring's recommendation; the grid's optimizer max_tokens kept), with its defaults otherwise \
+(reflection minibatch 3, Pareto selection, merge on). `gepa-chat` is the same GEPA with an instruction proposer of \
+this project that asks in tagged plain text instead of DSPy's JSONAdapter-based proposer \
+(`benchmarks/chat_proposer.py`); `gepa-chatadapter`, where run, is DSPy's own proposer with \
+`adapter=dspy.ChatAdapter()`. MIPROv2 proposes at its `init_temperature` 1.0 (its GroundedProposer copies the \
+prompt model at that temperature with a fresh rollout_id); with a valset of at most 50 it scores every trial on the \
+whole valset (`minibatch=False`, its own auto rule); `num_candidates=N` proposes N-1 new instructions (slot 0 is the \
+original); zero-shot MIPROv2 still bootstraps N-1 demo sets on the trainset to ground its proposals (it cannot skip \
+that without being patched), which the cell measures as `bootstrap_metric_calls`, and its trials are cut to what \
+that left. COPRO proposes at its `init_temperature` 1.4. DLPO keeps its own setting: the first ask at the optimizer \
+LM's temperature (greedy here), re-asks at 0.8 with a fresh rollout_id."""
+
+BUDGET_TEXT = """Budgets are compared at matched spend, not capped: one counting wrapper around the task metric \
+counts every optimizer's metric calls, and each cell shows the calls it used against its budget. A hard cap would \
+have to stop a peer in the middle of an iteration: GEPA checks its budget only between iterations (so it may \
+overshoot by one), `dspy.GEPA` runs with `raise_on_exception=True`, and MIPROv2's bootstrapping cost is known only \
+after it ran; a stopped peer would return no program. Cells more than 10% over budget are flagged \
+**over budget**; compare them with care."""
+
+
+def copro_statement(records: list[dict[str, Any]]) -> str | None:
+    plans = [(r.get("details") or {}).get("plan") or {} for r in ok_cells(records) if r["optimizer"] == "copro"]
+    plans = [p for p in plans if "authors_defaults" in p]
+    if not plans:
+        return None
+    p = plans[0]
+    d = p["authors_defaults"]
+    return (f"**COPRO cannot operate at its authors' defaults at this budget.** Breadth {d['breadth']} x depth "
+            f"{d['depth']} on its {p['scoring_size']}-example scoring set costs {p['authors_defaults_metric_calls']} "
+            f"metric calls; the budget allows breadth {p['breadth']} x depth {p['depth']} "
+            f"({p['estimated_metric_calls']} calls, {p['new_proposals']} new proposals), scored on the valset (COPRO "
+            "has no valset argument; the valset is the set every other optimizer selects on).")
+
+
+def _temperature(d: dict[str, Any]) -> str:
+    s = d.get("settings")
+    if not s:
+        return "-" if "proposals" in d else "not recorded"
+    text = f"{s.get('role')} T={s.get('temperature')}"
+    if s.get("init_temperature") is not None:
+        text += f", init {s['init_temperature']}"
+    if s.get("reask_temperature") is not None:
+        text += f", re-asks {s['reask_temperature']}"
+    return text
+
+
+def spend_table(records: list[dict[str, Any]]) -> str:
+    """Per cell: proposal temperature, distinct proposals, billed rollouts, metric calls against the budget."""
+    rows = ["| task | optimizer | seed | proposal LM | optimizer-LM calls billed / made | distinct proposals / proposals "
+            "| billed rollouts / task-LM calls | metric calls / budget | code |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in ok_cells(records):
+        d, s, budget = r.get("details") or {}, r.get("spend") or {}, r["config"]["budget"]
+        calls = s.get("metric_calls", 0)
+        flag = " **over budget**" if calls > OVER_BUDGET * budget else ""
+        if "bootstrap_metric_calls" in d:  # MIPROv2: what grounding its proposals cost
+            flag += f" (bootstrapping {d['bootstrap_metric_calls']})"
+        distinct = (f"{d['distinct_proposals']} / {d.get('proposals_total', '-')}" if "distinct_proposals" in d
+                    else "not recorded")
+        rows.append(f"| {r['task']} | {r['optimizer']} | {r['seed']} | {_temperature(d)} "
+                    f"| {s.get('optimizer_billed_calls', '-')} / {s.get('optimizer_calls', '-')} | {distinct} "
+                    f"| {s.get('task_lm_billed_calls', '-')} / {s.get('task_lm_calls', '-')} "
+                    f"| {calls} / {budget}{flag} | {r.get('code_version') or 'not recorded'} |")
+    return "\n".join(rows) if len(rows) > 2 else "No finished cells."
+
+
+def settings_sections(records: list[dict[str, Any]]) -> list[str]:
+    parts = ["## How each peer was run", "", SETTINGS_TEXT, ""]
+    copro = copro_statement(records)
+    if copro:
+        parts += [copro, ""]
+    parts += [BUDGET_TEXT, "", "## Proposals and spend per cell", "",
+              "Distinct proposals: candidate instructions that differ from the seed instruction and from each other "
+              "(whitespace normalized), from each optimizer's own record (GEPA's proposal events, MIPROv2's proposed "
+              "instructions, COPRO's evaluated candidates, DLPO's trial logs). Billed rollouts: task-LM calls not "
+              "served from the cache; a peer whose rollouts are mostly cached re-ran programs it had already run.", "",
+              spend_table(records), ""]
+    return parts
