@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,11 @@ from dspy.teleprompt import Teleprompter
 from .autograd.client import OptimizerClient
 from .budget import UsageMeter
 from .callbacks import Callback, ProgressBar, StepLogger
-from .checkpoint import fingerprint, load_state
+from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .data import example_key, prepare_data
 from .options import AUTO_PRESETS, build_strategies, check_lm, positive_int, resolve_budget
 from .program import check_metric, get_params, with_params
-from .redact import install_log_filter
+from .redact import install_log_filter, register_lm
 from .state import RunState
 from .strategies.base import Strategy
 from .trainer import Trainer, TrainerConfig
@@ -68,6 +69,10 @@ class DLPOTeleprompter(Teleprompter):
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: measured in ``benchmarks/README.md``.
+        callbacks: extra observers (``dspy_dlpo.Callback`` instances).
+        max_consecutive_failures: end the run after this many consecutive failed steps (every
+            rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
+            burning the budget; None never stops for this reason. Default 5.
     """
 
     def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
@@ -77,7 +82,8 @@ class DLPOTeleprompter(Teleprompter):
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3,
-                 append_on_no_op: bool = False, callbacks: Sequence[Callback] = ()) -> None:
+                 append_on_no_op: bool = False, callbacks: Sequence[Callback] = (),
+                 max_consecutive_failures: int | None = 5) -> None:
         super().__init__()
         check_metric(metric)
         check_lm("prompt_model", prompt_model)
@@ -96,12 +102,22 @@ class DLPOTeleprompter(Teleprompter):
         if not isinstance(append_on_no_op, bool):
             raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
         self.append_on_no_op = append_on_no_op
+        self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
+                                                     allow_none=True)
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"log_dir must be a path (str or os.PathLike) or None, got {type(log_dir).__name__} "
+                            f"{log_dir!r}")
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.progress = bool(progress)
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
                                            feedback_dropout=feedback_dropout, annealing=annealing,
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
+        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence) or not all(
+                isinstance(cb, Callback) for cb in callbacks):
+            raise TypeError(f"callbacks must be a list of dspy_dlpo.Callback instances, got {callbacks!r:.80}")
         self.callbacks = list(callbacks)
 
     def get_params(self) -> dict[str, Any]:
@@ -111,7 +127,8 @@ class DLPOTeleprompter(Teleprompter):
                 "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
-                "append_on_no_op": self.append_on_no_op, "strategies": [s.get_config() for s in self.strategies]}
+                "append_on_no_op": self.append_on_no_op, "max_consecutive_failures": self.max_consecutive_failures,
+                "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
                 valset: list[dspy.Example] | None = None) -> dspy.Module:
@@ -129,12 +146,20 @@ class DLPOTeleprompter(Teleprompter):
                                 num_params=len(params), batch_size=min(self.batch_size, len(train)),
                                 val_size=len(val))
         client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
+        for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():
+            register_lm(lm)  # their keys are redacted from logs and error text
         identity = self._identity(params, train, val)
+        with run_lock(self.log_dir):
+            return self._fit(program, params, identity, train, val, client, budget)
+
+    def _fit(self, program: dspy.Module, params: dict[str, str], identity: dict[str, Any], train: list,
+             val: list, client: OptimizerClient, budget: int) -> dspy.Module:
         state = self._initial_state(params, identity)
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                                patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
-                               append_on_no_op=self.append_on_no_op, log_dir=self.log_dir)
+                               append_on_no_op=self.append_on_no_op, log_dir=self.log_dir,
+                               max_consecutive_failures=self.max_consecutive_failures)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
         trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
                           strategies=self.strategies, config=config, state=state, identity=identity,
@@ -154,12 +179,20 @@ class DLPOTeleprompter(Teleprompter):
                              "dspy.configure(lm=...)")
         return lm
 
+    @staticmethod
+    def _lms(program: dspy.Module, optimizer_lm: dspy.BaseLM) -> list[Any]:
+        return [optimizer_lm, dspy.settings.lm, *(getattr(p, "lm", None) for _, p in program.named_predictors())]
+
     def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
+        """What a resumable checkpoint must match: predictors, data, and the configuration itself
+        (stable across processes; options that only end or pace a run may change on resume)."""
         config = {k: v for k, v in self.get_params().items()
-                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir")}
+                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
+                               "max_consecutive_failures")}
+        config["metric"] = describe_callable(self.metric)
         return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
                 "trainset": fingerprint([example_key(e) for e in train]),
-                "valset": fingerprint([example_key(e) for e in val]), "config": fingerprint(config)}
+                "valset": fingerprint([example_key(e) for e in val]), "config": stable(config)}
 
     def _initial_state(self, params: dict[str, str], identity: dict[str, Any]) -> RunState:
         saved = load_state(self.log_dir, identity) if self.log_dir is not None else None
@@ -178,7 +211,7 @@ class DLPOTeleprompter(Teleprompter):
                                     "program": with_params(program, c["params"])} for c in candidates]
         best.trial_logs = list(state.history)
         best.detailed_results = {"budget": budget, "spend": state.spend.to_json(), "faults": dict(state.faults),
-                                 "stop_reason": state.stop_reason, "steps": state.step,
+                                 "stop_reason": state.stop_reason, "error": state.error, "steps": state.step,
                                  "best_step": state.best_step,
                                  "initial_score": next((c["score"] for c in state.candidates if c["step"] == -1), None)}
         return best

@@ -157,8 +157,10 @@ def test_secrets_never_reach_logs_or_checkpoints(tmp_path, caplog):
     def leaky(messages, options):
         raise RuntimeError(f"AuthenticationError: Incorrect API key provided: {secret}; "
                            f"headers={{'Authorization': 'Bearer {secret}'}}")
-    optimizer = dspy.LM("custom/leaky", engine=__import__("dspy_dlpo.lm.engine", fromlist=["x"]).FunctionEngine(leaky),
-                        cache=False)
+    # the key is configured on the engine in use (only configured keys are secrets: see dspy_dlpo/redact.py)
+    engine = __import__("dspy_dlpo.lm.engine", fromlist=["x"]).FunctionEngine(leaky)
+    engine.api_key = secret
+    optimizer = dspy.LM("custom/leaky", engine=engine, cache=False)
     with dspy.context(lm=function_lm(lambda m, o: (_ for _ in ()).throw(RuntimeError(f"bad key {secret}"))
                                       if field_value(m, "question") == "apple" else task_reply(m, o), name="t")), \
             caplog.at_level(logging.DEBUG):
