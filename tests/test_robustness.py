@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,9 @@ def test_metric_failing_everywhere_is_a_clear_error():
 
 def _run_worker(log_dir, out, kill_at=None):
     args = [sys.executable, str(HERE / "resume_worker.py"), str(log_dir), str(out)]
-    return subprocess.run(args + ([str(kill_at)] if kill_at else []), capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}   # import this checkout's dspy_dlpo, not an installed one
+    return subprocess.run(args + ([str(kill_at)] if kill_at else []), capture_output=True, text=True, timeout=120,
+                          env=env)
 
 
 def test_sigkill_mid_step_then_resume_equals_uninterrupted(tmp_path):
