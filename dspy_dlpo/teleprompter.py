@@ -146,6 +146,7 @@ class DLPOTeleprompter(Teleprompter):
                                 num_params=len(params), batch_size=min(self.batch_size, len(train)),
                                 val_size=len(val))
         client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
+        install_log_filter()  # loggers of modules imported since this one was
         for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():
             register_lm(lm)  # their keys are redacted from logs and error text
         identity = self._identity(params, train, val)
