@@ -78,6 +78,7 @@ class Trainer:
             raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
         self.acceptor = acceptors[0] if acceptors else None
         self._snapshot: dict[str, Any] | None = None
+        self._failures_from = 0  # history index from which consecutive failures count
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
@@ -132,7 +133,7 @@ class Trainer:
         if out_of_patience(self.state.step, self.state.best_step, self.config.patience):
             return "patience"
         limit = self.config.max_consecutive_failures
-        if limit is not None and trailing_failures(self.state.history) >= limit:
+        if limit is not None and trailing_failures(self.state.history[self._failures_from:]) >= limit:
             return "consecutive failures"
         if stop_requested(self.config.log_dir):
             return "stop file"
@@ -149,6 +150,9 @@ class Trainer:
         if stop_requested(self.config.log_dir):
             logger.warning("a STOP file was found in log_dir %s at start: the run stops before its next step "
                            "(the file is removed)", self.config.log_dir)
+        if self.state.stop_reason == "consecutive failures":  # resumed after fixing the LMs: count afresh
+            self._failures_from = len(self.state.history)
+        self.state.error = None
         self._snapshot = self.state.to_json() if self.state.candidates else None
         try:
             for cb in self.callbacks:

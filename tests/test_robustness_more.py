@@ -192,6 +192,17 @@ def test_a_dead_optimizer_lm_stops_after_consecutive_failed_steps():
     assert result.score == details["initial_score"]
 
 
+def test_a_run_stopped_by_failures_resumes_once_the_lm_works_again(tmp_path):
+    def dead(messages, options):
+        raise RuntimeError("service unavailable")
+    stopped = compile_with(function_lm(dead, name="o"), max_steps=6, max_consecutive_failures=2, log_dir=tmp_path)
+    assert stopped.detailed_results["stop_reason"] == "consecutive failures"
+    opt = ScriptedOptimizer(rewrite=lambda prompt, n: f"<instruction>Variant {n}.</instruction>")
+    resumed = compile_with(function_lm(opt, name="o"), max_steps=6, max_consecutive_failures=2, log_dir=tmp_path)
+    assert resumed.detailed_results["steps"] == 6 and resumed.detailed_results["error"] is None
+    assert resumed.detailed_results["stop_reason"] == "max_steps"
+
+
 def test_a_task_lm_that_dies_after_the_baseline_stops_the_run():
     calls = [0]
 
