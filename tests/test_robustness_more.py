@@ -261,8 +261,7 @@ def test_a_lone_surrogate_in_a_reply_does_not_disable_the_optimizer():
 
 
 def test_lone_surrogates_in_examples_and_task_outputs_are_repaired(caplog):
-    data = [dspy.Example(question=f"{w}\ud83d", answer=w[::-1]).with_inputs("question") for w in DATA[:8]
-            for w in [w.question]]
+    data = [dspy.Example(question=f"{e.question}\ud83d", answer=e.answer).with_inputs("question") for e in DATA[:8]]
     opt = ScriptedOptimizer()
 
     def task(messages, options):
