@@ -9,6 +9,7 @@ from typing import Any
 import dspy
 
 from .checkpoint import fingerprint
+from .sanitize import is_valid, valid_data
 from .strategies.base import derived_rng
 
 logger = logging.getLogger(__name__)
@@ -27,11 +28,24 @@ def check_examples(name: str, examples: Any, *, minimum: int) -> list[dspy.Examp
         if not getattr(ex, "_input_keys", None):
             raise ValueError(f"{name}[{i}] has no input keys: call .with_inputs(...) on it, e.g. "
                              f"dspy.Example(question=..., answer=...).with_inputs('question')")
-    return examples
+    return [_valid_unicode(name, i, ex) for i, ex in enumerate(examples)]
+
+
+def _valid_unicode(name: str, index: int, example: dspy.Example) -> dspy.Example:
+    """``example``, or a copy whose text fields hold lone surrogates replaced by U+FFFD (see
+    :mod:`dspy_dlpo.sanitize`): one such character would make every prompt that quotes it fail."""
+    fields = example.toDict()
+    repaired = [k for k, v in fields.items() if not is_valid(v)]
+    if not repaired:
+        return example
+    logger.warning("%s[%d]: field(s) %s held invalid Unicode (a lone surrogate); replaced with U+FFFD",
+                   name, index, sorted(repaired))
+    return example.copy(**{k: valid_data(fields[k]) for k in repaired})
 
 
 def example_key(ex: dspy.Example) -> str:
-    return fingerprint(sorted((k, str(v)) for k, v in ex.toDict().items()))
+    """A hash of the example's fields that is the same in every process (set-valued fields included)."""
+    return fingerprint(ex.toDict())
 
 
 def split_valset(trainset: list[dspy.Example], seed: int) -> tuple[list[dspy.Example], list[dspy.Example]]:

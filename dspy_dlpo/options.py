@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import dspy
@@ -30,13 +31,32 @@ def positive_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = 
     return value
 
 
+def finite_number(name: str, value: Any) -> Any:
+    """``value`` unless it is a NaN or infinite float (a ValueError naming ``name``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def check_schedule(name: str, schedule: Any) -> Any:
+    """``schedule`` if its value at step 0 is a finite number > 0; otherwise an error naming ``name``."""
+    try:
+        value = schedule(0)
+    except Exception as exc:
+        raise ValueError(f"{name} schedule raised at step 0: {type(exc).__name__}: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} schedule must return a finite number > 0 (step -> value), "
+                         f"got {type(value).__name__} {value!r} at step 0")
+    return schedule
+
+
 def _decay_schedule(decay: Any, rate: int) -> Any:
     if decay is True:
         return True
     if decay is False or decay is None:
         return False
     if callable(decay):
-        return decay
+        return check_schedule("lr_decay", decay)
     named = {"exponential": lambda: exponential(rate, 0.85, 1.0), "linear": lambda: linear(rate, 1, 10),
              "cosine": lambda: cosine(rate, 1, 10), "step": lambda: step_decay(rate, 0.5, 3)}
     if decay not in named:
@@ -52,6 +72,8 @@ def learning_rate_strategy(rate: Any, decay: Any) -> Strategy | None:
         return rate
     if isinstance(rate, bool):
         rate = 4
+    if callable(rate):
+        check_schedule("learning_rate", rate)
     if not callable(rate) and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
         raise ValueError(f"learning_rate must be an int >= 1 (max sentence edits per step), a schedule, "
                          f"a TextualLearningRate or False, got {rate!r}")
@@ -67,7 +89,7 @@ def _switch(name: str, value: Any, cls: type, number_arg: bool) -> Strategy | No
     if value is True:
         return cls()
     if number_arg and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return None if value == 0 else cls(value)
+        return None if finite_number(name, value) == 0 else cls(value)
     raise TypeError(f"{name} must be a bool{', a number' if number_arg else ''} or a {cls.__name__}, got {value!r}")
 
 
@@ -76,7 +98,7 @@ def build_strategies(*, learning_rate: Any, lr_decay: Any, dropout: Any, feedbac
                      extra: Any) -> list[Strategy]:
     """The strategies in hook order: dropout, momentum, contrastive, learning rate, regularization, annealing."""
     drop = _switch("dropout", dropout, TextualDropout, True)
-    if feedback_dropout:
+    if finite_number("feedback_dropout", feedback_dropout):
         drop = TextualDropout(drop.rate if drop else 0.0, feedback_rate=feedback_dropout)
     built = [drop, _switch("momentum", momentum, TextualMomentum, True),
              _switch("contrastive", contrastive, TextualContrastiveLearning, False),

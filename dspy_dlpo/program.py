@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,19 @@ from dspy.utils.parallelizer import ParallelExecutor
 
 from .autograd.text import trim_middle
 from .redact import redact
+from .sanitize import valid_data, valid_text
 
 logger = logging.getLogger(__name__)
 
 Params = dict[str, str]
+MAX_STORED_CHARS = 2000  # per text field of a rollout in the trial log and checkpoint (feedback, error)
+ROLLOUT_TIMEOUT = 120.0  # seconds before DSPy's ParallelExecutor resubmits a straggling rollout
+
+
+def _capped(text: str | None, limit: int = MAX_STORED_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit} more characters not stored]"
 
 
 @dataclass
@@ -37,14 +47,21 @@ class Rollout:
     error: str | None = None
     traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # text enters the run here (example fields, task-LM outputs, metric feedback): repair it once
+        self.inputs, self.gold, self.outputs = valid_data(self.inputs), valid_data(self.gold), valid_data(self.outputs)
+        self.feedback, self.traces = valid_text(self.feedback), valid_data(self.traces)
+        self.error = None if self.error is None else valid_text(self.error)
+
     def to_json(self, max_value_chars: int = 400) -> dict[str, Any]:
-        """What the trial log keeps of a rollout: its score and feedback, and its ``outputs`` (None when
-        it failed) with every value cut in the middle to ``max_value_chars`` so that checkpoints stay
-        bounded; contrastive learning shows them next to another instruction's run of the same input."""
+        """What the trial log and checkpoint keep of a rollout: its score, its feedback and error (capped
+        at ``MAX_STORED_CHARS``), and its ``outputs`` (None when it failed) with every value cut in the
+        middle to ``max_value_chars``; contrastive learning shows them next to another instruction's run
+        of the same input."""
         outputs = None if self.outputs is None else {str(k): trim_middle(str(v), max_value_chars)
                                                      for k, v in self.outputs.items()}
-        return {"index": self.index, "score": self.score, "feedback": self.feedback, "error": self.error,
-                "outputs": outputs}
+        return {"index": self.index, "score": self.score, "feedback": _capped(self.feedback),
+                "error": _capped(self.error), "outputs": outputs}
 
 
 def get_params(program: dspy.Module) -> Params:
@@ -151,16 +168,49 @@ def run_example(program: dspy.Module, metric: Callable, index: int, example: dsp
     return Rollout(index, inputs, gold, outputs, score, feedback, error, _named_traces(program, trace))
 
 
+class RunCounter:
+    """Counts the rollouts actually run (thread-safe). DSPy's ParallelExecutor resubmits a rollout
+    that exceeds its timeout, so one example may run, and call the metric, twice; each run counts.
+    Once closed, runs that have not started yet are skipped instead of running unseen."""
+
+    def __init__(self) -> None:
+        self.runs, self.closed, self._lock = 0, False, threading.Lock()
+
+    def start(self) -> bool:
+        """Count one run; False (do not run) once the batch is over."""
+        with self._lock:
+            if self.closed:
+                return False
+            self.runs += 1
+            return True
+
+    def close(self) -> int:
+        with self._lock:
+            self.closed = True
+            return self.runs
+
+
 def run_batch(program: dspy.Module, metric: Callable, examples: list[tuple[int, dspy.Example]],
-              num_threads: int) -> list[Rollout]:
-    """Roll out ``program`` on ``(index, example)`` pairs in parallel, preserving order."""
+              num_threads: int, counter: RunCounter | None = None) -> list[Rollout]:
+    """Roll out ``program`` on ``(index, example)`` pairs in parallel, preserving order; ``counter``
+    counts the runs (more than ``len(examples)`` when the executor resubmitted a straggler)."""
+    counter = counter or RunCounter()
     if not examples:
         return []
+
+    def run(pair: tuple[int, dspy.Example]) -> Rollout | None:
+        return run_example(program, metric, pair[0], pair[1]) if counter.start() else None
+
     if num_threads <= 1:
-        return [run_example(program, metric, i, ex) for i, ex in examples]
+        results = [run(pair) for pair in examples]
+        counter.close()
+        return results
     executor = ParallelExecutor(num_threads=num_threads, disable_progress_bar=True, max_errors=len(examples) + 1,
-                                provide_traceback=False)
-    results = executor.execute(lambda pair: run_example(program, metric, pair[0], pair[1]), examples)
+                                provide_traceback=False, timeout=ROLLOUT_TIMEOUT)
+    try:
+        results = executor.execute(run, examples)
+    finally:
+        counter.close()
     return [r if r is not None else Rollout(i, dict(ex.inputs()), dict(ex.labels()), None, 0.0,
                                             "The rollout failed in the executor.", error="executor failure")
             for r, (i, ex) in zip(results, examples)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .budget import Spend
@@ -10,7 +11,10 @@ from .budget import Spend
 
 @dataclass
 class RunState:
-    """Everything a run needs to continue: current and best instructions, history, spend."""
+    """Everything a run needs to continue: current and best instructions, history, spend.
+
+    ``error`` holds the error that ended the run early (``stop_reason == "error"``), redacted.
+    """
 
     params: dict[str, str]
     step: int = 0
@@ -23,6 +27,7 @@ class RunState:
     spend: Spend = field(default_factory=Spend)
     faults: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -38,3 +43,78 @@ class RunState:
     def count_fault(self, kind: str, n: int = 1) -> None:
         if n:
             self.faults[kind] = self.faults.get(kind, 0) + n
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 100.0
+
+
+def _is_texts(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _candidate_problems(candidates: Any) -> list[str]:
+    if not isinstance(candidates, list):
+        return [f"candidates must be a list, got {type(candidates).__name__}"]
+    problems = []
+    for i, cand in enumerate(candidates):
+        if not isinstance(cand, dict) or not _is_texts(cand.get("params")):
+            problems.append(f"candidates[{i}] must hold params (name -> instruction)")
+        elif not _is_score(cand.get("score")):
+            problems.append(f"candidates[{i}].score must be a number in [0, 100], got {cand.get('score')!r}")
+        elif not _is_int(cand.get("step"), -1):
+            problems.append(f"candidates[{i}].step must be an int >= -1, got {cand.get('step')!r}")
+    return problems
+
+
+def _best_problems(data: dict[str, Any]) -> list[str]:
+    best, candidates = data.get("best_score"), data.get("candidates") or []
+    if not isinstance(best, (int, float)) or isinstance(best, bool) or not (_is_score(best) or best == -math.inf):
+        return [f"best_score must be a number in [0, 100], got {best!r}"]
+    scores = [c["score"] for c in candidates]
+    if (max(scores) if scores else -math.inf) != best:
+        return [f"best_score {best!r} is not the best validated candidate's score "
+                f"({max(scores) if scores else 'no candidates'})"]
+    if scores and not _is_texts(data.get("best_params")):
+        return ["best_params must map predictor names to instructions"]
+    return []
+
+
+def _spend_problems(spend: Any) -> list[str]:
+    if not isinstance(spend, dict):
+        return [f"spend must be an object, got {type(spend).__name__}"]
+    known = Spend.__dataclass_fields__
+    return [f"spend.{k} must be an int >= 0, got {v!r}" for k, v in spend.items() if k in known and not _is_int(v, 0)]
+
+
+def state_problems(data: Any) -> list[str]:
+    """What is wrong with checkpointed state ``data`` (empty when it can be resumed)."""
+    if not isinstance(data, dict):
+        return [f"the state must be an object, got {type(data).__name__}"]
+    names = {f.name for f in fields(RunState)}
+    problems = [f"unknown key {k!r}" for k in sorted(set(data) - names)]
+    if not _is_texts(data.get("params")) or not data.get("params"):
+        problems.append("params must map predictor names to instructions")
+    if not _is_int(data.get("step", 0), 0):
+        problems.append(f"step must be an int >= 0, got {data.get('step')!r}")
+    elif not isinstance(data.get("history", []), list) or len(data.get("history", [])) != data.get("step", 0):
+        problems.append(f"history must be a list of one record per step ({data.get('step', 0)} steps)")
+    if not _is_int(data.get("best_step", -1), -1):
+        problems.append(f"best_step must be an int >= -1, got {data.get('best_step')!r}")
+    if data.get("current_score") is not None and not _is_score(data["current_score"]):
+        problems.append(f"current_score must be None or a number in [0, 100], got {data['current_score']!r}")
+    problems += _candidate_problems(data.get("candidates", []))
+    if not problems:
+        problems += _best_problems(data)
+    problems += _spend_problems(data.get("spend", {}))
+    faults = data.get("faults", {})
+    if not isinstance(faults, dict) or not all(isinstance(k, str) and _is_int(v, 0) for k, v in faults.items()):
+        problems.append("faults must map fault kinds to ints >= 0")
+    for key in ("stop_reason", "error"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            problems.append(f"{key} must be None or text, got {data[key]!r}")
+    return problems

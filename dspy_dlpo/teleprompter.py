@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ from .autograd.client import OptimizerClient
 from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
 from .budget import UsageMeter
 from .callbacks import Callback, ProgressBar, StepLogger
-from .checkpoint import fingerprint, load_state
+from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .data import example_key, prepare_data
 from .options import AUTO_PRESETS, build_strategies, check_lm, positive_int, resolve_budget
 from .program import check_metric, get_params, with_params
-from .redact import install_log_filter
+from .redact import install_log_filter, register_lm
 from .state import RunState
 from .strategies.base import Strategy
 from .trainer import Trainer, TrainerConfig
@@ -78,6 +79,10 @@ class DLPOTeleprompter(Teleprompter):
             reasoning before the question and the answer. The default shows every BBH and GSM8K
             question whole and keeps a minibatch of 5 within ~10,000 characters (~2,700 tokens),
             which fits a 4,096-token context with the template and the reply.
+        callbacks: extra observers (``dspy_dlpo.Callback`` instances).
+        max_consecutive_failures: end the run after this many consecutive failed steps (every
+            rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
+            burning the budget; None never stops for this reason. Default 5.
     """
 
     def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
@@ -88,7 +93,7 @@ class DLPOTeleprompter(Teleprompter):
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, num_candidates: int = 1,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5) -> None:
         super().__init__()
         check_metric(metric)
         check_lm("prompt_model", prompt_model)
@@ -109,12 +114,22 @@ class DLPOTeleprompter(Teleprompter):
             raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
         self.append_on_no_op = append_on_no_op
         self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
+        self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
+                                                     allow_none=True)
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"log_dir must be a path (str or os.PathLike) or None, got {type(log_dir).__name__} "
+                            f"{log_dir!r}")
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.progress = bool(progress)
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
                                            feedback_dropout=feedback_dropout, annealing=annealing,
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
+        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence) or not all(
+                isinstance(cb, Callback) for cb in callbacks):
+            raise TypeError(f"callbacks must be a list of dspy_dlpo.Callback instances, got {callbacks!r:.80}")
         self.callbacks = list(callbacks)
 
     def get_params(self) -> dict[str, Any]:
@@ -125,7 +140,8 @@ class DLPOTeleprompter(Teleprompter):
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
                 "num_candidates": self.num_candidates, "append_on_no_op": self.append_on_no_op,
-                "max_loss_chars": self.max_loss_chars, "strategies": [s.get_config() for s in self.strategies]}
+                "max_loss_chars": self.max_loss_chars, "max_consecutive_failures": self.max_consecutive_failures,
+                "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
                 valset: list[dspy.Example] | None = None) -> dspy.Module:
@@ -143,13 +159,22 @@ class DLPOTeleprompter(Teleprompter):
                                 num_params=len(params), batch_size=min(self.batch_size, len(train)),
                                 val_size=len(val), candidates=self.num_candidates)
         client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
+        install_log_filter()  # loggers of modules imported since this one was
+        for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():
+            register_lm(lm)  # their keys are redacted from logs and error text
         identity = self._identity(params, train, val)
+        with run_lock(self.log_dir):
+            return self._fit(program, params, identity, train, val, client, budget)
+
+    def _fit(self, program: dspy.Module, params: dict[str, str], identity: dict[str, Any], train: list,
+             val: list, client: OptimizerClient, budget: int) -> dspy.Module:
         state = self._initial_state(params, identity)
         config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                                patience=self.patience,
                                num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
                                num_candidates=self.num_candidates, append_on_no_op=self.append_on_no_op,
-                               max_loss_chars=self.max_loss_chars, log_dir=self.log_dir)
+                               max_loss_chars=self.max_loss_chars, log_dir=self.log_dir,
+                               max_consecutive_failures=self.max_consecutive_failures)
         callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
         trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
                           strategies=self.strategies, config=config, state=state, identity=identity,
@@ -169,12 +194,20 @@ class DLPOTeleprompter(Teleprompter):
                              "dspy.configure(lm=...)")
         return lm
 
+    @staticmethod
+    def _lms(program: dspy.Module, optimizer_lm: dspy.BaseLM) -> list[Any]:
+        return [optimizer_lm, dspy.settings.lm, *(getattr(p, "lm", None) for _, p in program.named_predictors())]
+
     def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
+        """What a resumable checkpoint must match: predictors, data, and the configuration itself
+        (stable across processes; options that only end or pace a run may change on resume)."""
         config = {k: v for k, v in self.get_params().items()
-                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir")}
+                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
+                               "max_consecutive_failures")}
+        config["metric"] = describe_callable(self.metric)
         return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
                 "trainset": fingerprint([example_key(e) for e in train]),
-                "valset": fingerprint([example_key(e) for e in val]), "config": fingerprint(config)}
+                "valset": fingerprint([example_key(e) for e in val]), "config": stable(config)}
 
     def _initial_state(self, params: dict[str, str], identity: dict[str, Any]) -> RunState:
         saved = load_state(self.log_dir, identity) if self.log_dir is not None else None
@@ -193,7 +226,7 @@ class DLPOTeleprompter(Teleprompter):
                                     "program": with_params(program, c["params"])} for c in candidates]
         best.trial_logs = list(state.history)
         best.detailed_results = {"budget": budget, "spend": state.spend.to_json(), "faults": dict(state.faults),
-                                 "stop_reason": state.stop_reason, "steps": state.step,
+                                 "stop_reason": state.stop_reason, "error": state.error, "steps": state.step,
                                  "best_step": state.best_step,
                                  "initial_score": next((c["score"] for c in state.candidates if c["step"] == -1), None)}
         return best

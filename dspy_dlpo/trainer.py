@@ -7,6 +7,7 @@ everything DSPy-specific goes through :mod:`dspy_dlpo.program`, every optimizer-
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from .autograd.text import normalize, split_sentences, word_count
 from .autograd.update_prompt import pick_failures
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
-from .checkpoint import save_state, stop_requested
-from .program import Rollout, describe_role, run_batch, with_params
+from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
+from .program import Rollout, RunCounter, describe_role, run_batch, with_params
+from .health import describe_error, failure_summary, step_failure, trailing_failures
 from .state import RunState
 from .strategies.base import Decision, StepContext, Strategy, derived_rng, greedy_accept
 
@@ -46,6 +48,7 @@ class TrainerConfig:
     append_on_no_op: bool = False
     max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS
     log_dir: Path | None = None
+    max_consecutive_failures: int | None = 5
 
 
 def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
@@ -71,31 +74,29 @@ class Trainer:
         self.state, self.identity, self.callbacks = state, identity, list(callbacks)
         self.names = list(state.params)
         self.task_meter = UsageMeter()
-        self.task_meter.restore({"calls": state.spend.task_lm_calls, "input_tokens": state.spend.task_input_tokens,
-                                 "output_tokens": state.spend.task_output_tokens})
-        self.client.meter.restore({"calls": 0, "input_tokens": state.spend.optimizer_input_tokens,
-                                   "output_tokens": state.spend.optimizer_output_tokens})
-        self.client.calls, self.client.errors = state.spend.optimizer_calls, state.faults
+        self._restore_meters()
         acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
         if len(acceptors) > 1:
             raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
         self.acceptor = acceptors[0] if acceptors else None
         self._snapshot: dict[str, Any] | None = None
+        self._failures_from = 0  # history index from which consecutive failures count
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
         """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
         program = with_params(self.program, params)
+        counter = RunCounter()  # counts what is run: a straggler resubmitted by the executor runs twice
         with dspy.context(usage_tracker=self.task_meter):
-            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads)
-        self.state.spend.metric_calls += len(pairs)
+            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter)
+        self.state.spend.metric_calls += counter.runs
         for r in rollouts:
             kind = None if r.error is None else ("metric_error" if r.error.startswith("metric error") else
                                                  "parse_error" if r.error == "AdapterParseError" else "program_error")
             if kind:
                 self.state.count_fault(kind)
         for cb in self.callbacks:
-            cb.on_metric_calls(len(pairs))
+            cb.on_metric_calls(counter.runs)
         return rollouts
 
     def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]:
@@ -138,34 +139,69 @@ class Trainer:
             return "validation solved"
         if out_of_patience(self.state.step, self.state.best_step, self.config.patience):
             return "patience"
+        limit = self.config.max_consecutive_failures
+        if limit is not None and trailing_failures(self.state.history[self._failures_from:]) >= limit:
+            return "consecutive failures"
         if stop_requested(self.config.log_dir):
             return "stop file"
         return None
 
     def fit(self) -> RunState:
-        """Run steps until a stop condition; returns the final state (best program inside)."""
-        for cb in self.callbacks:
-            cb.on_start(self.state, self.config.max_metric_calls)
+        """Run steps until a stop condition; returns the final state (best program inside).
+
+        Ctrl-C or an error after the baseline (an LM that can no longer be used, a ``log_dir`` that
+        became unwritable, a schedule or callback that raises) ends the run at the last step
+        boundary, state and meters alike, with the error in ``state.error``; only an error before
+        anything was validated is raised."""
+        check_writable(self.config.log_dir)
+        if stop_requested(self.config.log_dir):
+            logger.warning("a STOP file was found in log_dir %s at start: the run stops before its next step "
+                           "(the file is removed)", self.config.log_dir)
+        if self.state.stop_reason == "consecutive failures":  # resumed after fixing the LMs: count afresh
+            self._failures_from = len(self.state.history)
+        self.state.error = None
+        self._snapshot = self.state.to_json() if self.state.candidates else None
         try:
+            for cb in self.callbacks:
+                cb.on_start(self.state, self.config.max_metric_calls)
             if not self.state.candidates:
                 self._baseline()
-            while (reason := self.stop_reason()) is None:
-                record = self.train_step()
-                self.state.history.append(record)
-                self.state.step += 1
-                self._checkpoint()
-                for cb in self.callbacks:
-                    cb.on_step_end(record, self.state)
+            reason = self._loop()
         except KeyboardInterrupt:
             # roll back to the last step boundary so that a resumed run equals an uninterrupted one
             reason = "interrupted"
-            self.state = RunState.from_json(self._snapshot) if self._snapshot else self.state
+            self._rollback()
             logger.warning("interrupted: returning the best program validated so far")
+        except Exception as exc:
+            if self._snapshot is None:
+                raise  # nothing validated yet: there is no program to return
+            reason = "error"
+            self._rollback()
+            self.state.error = describe_error(exc)
+            logger.error("the run ended early on an error: %s; returning the best program validated so far",
+                         self.state.error)
         self.state.stop_reason = reason
-        self._checkpoint()
-        for cb in self.callbacks:
-            cb.on_end(self.state)
+        self._final_checkpoint()
+        self._end()
         return self.state
+
+    def _loop(self) -> str:
+        while (reason := self.stop_reason()) is None:
+            calls, replies = self.client.calls, self.client.replies
+            record = self.train_step()
+            record["failed"] = step_failure(record, asked=self.client.calls > calls,
+                                            replied=self.client.replies > replies)
+            self.state.history.append(record)
+            self.state.step += 1
+            self._checkpoint()
+            for cb in self.callbacks:
+                cb.on_step_end(record, self.state)
+        if reason == "stop file":
+            consume_stop_file(self.config.log_dir)
+        elif reason == "consecutive failures":
+            self.state.error = failure_summary(self.state.history)
+            logger.error("stopping: %s", self.state.error)
+        return reason
 
     def _baseline(self) -> None:
         score, rollouts = self.validate(self.state.params, step=-1)
@@ -175,13 +211,29 @@ class Trainer:
             name = getattr(self.metric, "__name__", repr(self.metric))
             raise ValueError(f"the metric {name!r} failed on every validation example of the baseline "
                              f"(first error: {metric_errors[0]}); it is almost surely a bug in the metric")
-        crashes = [r.error for r in rollouts if r.error and r.error != "AdapterParseError"
-                   and not r.error.startswith("metric error")]
-        if rollouts and len(crashes) == len(rollouts):
-            raise RuntimeError(f"the program failed on every validation example (first error: {crashes[0]}); "
-                               "check that a task LM is configured and reachable")
+        # a reply that cannot be parsed is as useless as a call that raised
+        failures = [r.feedback if r.error == "AdapterParseError" else r.error for r in rollouts
+                    if r.error and not r.error.startswith("metric error")]
+        if rollouts and len(failures) == len(rollouts):
+            raise RuntimeError(f"the program failed on every validation example (first error: {failures[0][:300]}); "
+                               "check that a task LM is configured, reachable and answers in the expected format")
         logger.info("baseline validation score %.1f%% on %d examples", score, len(self.valset))
         self._checkpoint()
+
+    def _restore_meters(self) -> None:
+        """Set the task and optimizer meters to the spend recorded in the state (init, resume, rollback)."""
+        spend = self.state.spend
+        self.task_meter.restore({"calls": spend.task_lm_calls, "input_tokens": spend.task_input_tokens,
+                                 "output_tokens": spend.task_output_tokens})
+        self.client.meter.restore({"calls": 0, "input_tokens": spend.optimizer_input_tokens,
+                                   "output_tokens": spend.optimizer_output_tokens})
+        self.client.calls, self.client.errors = spend.optimizer_calls, self.state.faults
+
+    def _rollback(self) -> None:
+        """Back to the last checkpointed step boundary: state and meters (a partial step is not counted)."""
+        if self._snapshot is not None:
+            self.state = RunState.from_json(copy.deepcopy(self._snapshot))
+            self._restore_meters()
 
     def _checkpoint(self) -> None:
         spend = self.state.spend
@@ -193,6 +245,21 @@ class Trainer:
         self._snapshot = self.state.to_json()
         if self.config.log_dir is not None:
             save_state(self.config.log_dir, self.identity, self._snapshot)
+
+    def _final_checkpoint(self) -> None:
+        try:
+            self._checkpoint()
+        except OSError as exc:
+            self.state.error = self.state.error or describe_error(exc)
+            logger.error("could not write the final checkpoint to %s: %s", self.config.log_dir, describe_error(exc))
+
+    def _end(self) -> None:
+        for cb in self.callbacks:
+            try:
+                cb.on_end(self.state)
+            except Exception as exc:  # the run is over: a failing observer must not lose its result
+                self.state.error = self.state.error or describe_error(exc)
+                logger.error("callback %s failed at the end of the run: %s", type(cb).__name__, describe_error(exc))
 
     # -- one step ---------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,9 @@ def test_metric_failing_everywhere_is_a_clear_error():
 
 def _run_worker(log_dir, out, kill_at=None):
     args = [sys.executable, str(HERE / "resume_worker.py"), str(log_dir), str(out)]
-    return subprocess.run(args + ([str(kill_at)] if kill_at else []), capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}   # import this checkout's dspy_dlpo, not an installed one
+    return subprocess.run(args + ([str(kill_at)] if kill_at else []), capture_output=True, text=True, timeout=120,
+                          env=env)
 
 
 def test_sigkill_mid_step_then_resume_equals_uninterrupted(tmp_path):
@@ -157,8 +160,10 @@ def test_secrets_never_reach_logs_or_checkpoints(tmp_path, caplog):
     def leaky(messages, options):
         raise RuntimeError(f"AuthenticationError: Incorrect API key provided: {secret}; "
                            f"headers={{'Authorization': 'Bearer {secret}'}}")
-    optimizer = dspy.LM("custom/leaky", engine=__import__("dspy_dlpo.lm.engine", fromlist=["x"]).FunctionEngine(leaky),
-                        cache=False)
+    # the key is configured on the engine in use (only configured keys are secrets: see dspy_dlpo/redact.py)
+    engine = __import__("dspy_dlpo.lm.engine", fromlist=["x"]).FunctionEngine(leaky)
+    engine.api_key = secret
+    optimizer = dspy.LM("custom/leaky", engine=engine, cache=False)
     with dspy.context(lm=function_lm(lambda m, o: (_ for _ in ()).throw(RuntimeError(f"bad key {secret}"))
                                       if field_value(m, "question") == "apple" else task_reply(m, o), name="t")), \
             caplog.at_level(logging.DEBUG):
