@@ -41,7 +41,6 @@ CONSTRUCTOR_CASES = [
     ({"lr_decay": "sideways"}, ValueError, "lr_decay must be .* got 'sideways'"),
     ({"annealing": -1.0}, ValueError, "annealing p0 must be a finite number in \\[0, 1\\), got -1.0"),
     ({"annealing": 8.0}, ValueError, "annealing p0 must be a finite number in \\[0, 1\\), got 8.0"),
-    ({"annealing": float("nan")}, ValueError, "annealing p0 must be a finite number in \\[0, 1\\), got nan"),
     ({"momentum": 0.5}, ValueError, "momentum window must be an int >= 1, got 0.5"),
     ({"regularization": -0.1}, ValueError, "regularization weight must be a number >= 0, got -0.1"),
     ({"strategies": ["not a strategy"]}, TypeError, "strategies must be Strategy instances, got str"),

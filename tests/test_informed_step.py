@@ -40,7 +40,7 @@ def scripted_client(replies):
         seen.append(messages[-1]["content"])
         answer = replies[len(seen) - 1]
         return answer(seen[-1]) if callable(answer) else answer
-    return OptimizerClient(function_lm(reply), UsageMeter(), sleep=lambda s: None), seen
+    return OptimizerClient(function_lm(reply), UsageMeter()), seen
 
 
 # -- losses ------------------------------------------------------------------------------------
