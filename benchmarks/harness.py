@@ -35,6 +35,17 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 EXTENDED = "test_extended"  # a cell's test block re-scored on a larger slice (benchmarks/rescore.py)
 APPEND = "+append"  # suffix of a DLPO-family optimizer name: the same run with append_on_no_op=True
+CANDIDATES = "+k"  # suffix "+k<N>" (last) of a DLPO-family name: the same run with num_candidates=N
+
+
+def dlpo_variant(name: str) -> tuple[str, bool, int]:
+    """``(run, append_on_no_op, num_candidates)`` of a DLPO-family name ``<run>[+append][+k<N>]``."""
+    base, candidates = name, 1
+    head, sep, tail = name.rpartition(CANDIDATES)
+    if sep and tail.isdigit() and int(tail) >= 1:
+        base, candidates = head, int(tail)
+    append = base.endswith(APPEND)
+    return base.removesuffix(APPEND), append, candidates
 
 
 def at_least(low: float, cast: Callable[[str], Any] = int) -> Callable[[str], Any]:

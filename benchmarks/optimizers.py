@@ -19,7 +19,7 @@ import dspy
 
 from dspy_dlpo import DLPOTeleprompter
 
-from .harness import APPEND, CountingMetric
+from .harness import APPEND, CANDIDATES, CountingMetric, dlpo_variant
 from .peers import GEPA_VARIANTS, copro_plan, mipro_plan, run_copro, run_gepa, run_miprov2, seed_instruction
 from .proposals import dlpo_entries, summary
 
@@ -85,16 +85,17 @@ def dlpo_flags(name: str) -> dict[str, Any]:
 
 
 def run_dlpo(setup: OptimizerSetup, name: str) -> Result:
-    """DLPO (or a strategy variant, optionally ``+append``) with ``max_metric_calls`` = the budget."""
-    append = name.endswith(APPEND)
-    flags = dlpo_flags(name.removesuffix(APPEND))
+    """DLPO (or a strategy variant, optionally ``+append`` and ``+k<N>`` candidates per step) with
+    ``max_metric_calls`` = the budget."""
+    run, append, candidates = dlpo_variant(name)
+    flags = dlpo_flags(run)
     metric = CountingMetric(setup.metric, feedback=True)
     optimizer = DLPOTeleprompter(metric=metric, prompt_model=setup.optimizer_lm, max_metric_calls=setup.budget,
                                  batch_size=DLPO_BATCH_SIZE, num_threads=setup.threads, seed=setup.seed,
-                                 progress=False, append_on_no_op=append, **flags)
+                                 progress=False, append_on_no_op=append, num_candidates=candidates, **flags)
     program = optimizer.compile(setup.program, trainset=setup.trainset, valset=setup.valset)
     details = dict(program.detailed_results)
-    details.update(flags={**flags, "append_on_no_op": append}, optimizer_reported_val=program.score,
+    details.update(flags={**flags, "append_on_no_op": append, "num_candidates": candidates}, optimizer_reported_val=program.score,
                    metric_calls_counted=metric.calls, settings=dlpo_settings(setup.optimizer_lm),
                    trial_logs=[capped_log(r) for r in program.trial_logs],
                    **summary(dlpo_entries(program.trial_logs), seed_instruction(setup.program)))
@@ -146,12 +147,13 @@ def expand(names: list[str]) -> list[str]:
             out.extend(ABLATIONS)
         elif name in ("ablation-only", "ablation-minus"):
             out.extend(a for a in ABLATIONS if a.startswith(f"dlpo-{name.split('-')[1]}-"))
-        elif name in known_optimizers() or (name.endswith(APPEND) and name.removesuffix(APPEND) in
-                                            ("dlpo", "tgd", *ABLATIONS)):
+        elif name in known_optimizers() or (name != dlpo_variant(name)[0] and
+                                            dlpo_variant(name)[0] in ("dlpo", "tgd", *ABLATIONS)):
             out.append(name)
         else:
             raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(known_optimizers())}, "
-                             f"ablation, ablation-only, ablation-minus, or a DLPO-family name + {APPEND!r}")
+                             f"ablation, ablation-only, ablation-minus, or a DLPO-family name + {APPEND!r} "
+                             f"and/or + '{CANDIDATES}<N>' (N candidates per step)")
     return list(dict.fromkeys(out))
 
 

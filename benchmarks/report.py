@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 from dspy_dlpo.trainer import out_of_patience  # noqa: E402
 
 from . import report_fair  # noqa: E402
-from .harness import APPEND, EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
+from .harness import APPEND, CANDIDATES, EXTENDED, bootstrap_ci, load_results, paired_diff_ci, seed_mean_per_example  # noqa: E402
 
 logger = logging.getLogger("benchmarks.report")
 
@@ -376,8 +376,11 @@ def peer_budget_table(records: list[dict[str, Any]]) -> str:
 
 
 def reference_of(name: str) -> str | None:
-    """The run a variant is compared with: ``<run>+append`` with ``<run>``, ``dlpo-only-*`` with TGD,
-    ``dlpo-minus-*`` with DLPO; None for the main optimizers."""
+    """The run a variant is compared with: ``<run>+append`` and ``<run>+k<N>`` with ``<run>``,
+    ``dlpo-only-*`` with TGD, ``dlpo-minus-*`` with DLPO; None for the main optimizers."""
+    head, sep, tail = name.rpartition(CANDIDATES)
+    if sep and tail.isdigit():
+        return head
     if name.endswith(APPEND):
         return name.removesuffix(APPEND)
     if name.startswith("dlpo-only-"):

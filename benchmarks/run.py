@@ -50,6 +50,7 @@ import dspy  # noqa: E402
 from .harness import (SCHEMA_VERSION, Meter, Stopwatch, at_least, bootstrap_ci, cell_path, demo_count,  # noqa: E402
                       evaluate, instructions_of, lm_call_count, metered_lm, read_cell, relative_command,
                       word_count, write_json_atomic)
+from .evalcache import EvalCache, cache_key  # noqa: E402
 from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
 
 logger = logging.getLogger("benchmarks.run")
@@ -106,6 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results-dir", type=Path, default=None,
                    help="where the cells are written; default benchmarks/<the grid's folder>")
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
+    p.add_argument("--no-eval-cache", action="store_true",
+                   help="score every final program afresh instead of reusing stored scores of the same program "
+                        "(the cache is used only with an embedded, greedy task LM)")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     p.add_argument("--allow-mixed-code", action="store_true",
                    help="resume a results folder whose recorded cells ran on other code (the report then refuses "
@@ -150,7 +154,8 @@ def machine_info() -> dict[str, Any]:
 
 
 # The benchmark modules a cell runs (everything ``run`` imports from benchmarks/); the report is not among them.
-CELL_CODE = ("run.py", "harness.py", "optimizers.py", "peers.py", "proposals.py", "chat_proposer.py", "stats.py")
+CELL_CODE = ("run.py", "harness.py", "optimizers.py", "peers.py", "proposals.py", "chat_proposer.py", "stats.py",
+             "evalcache.py")
 
 
 def code_version() -> str | None:
@@ -247,12 +252,30 @@ def score_block(scores: list[float]) -> dict[str, Any]:
             "per_example": [round(s, 4) for s in scores]}
 
 
+def scored(program: dspy.Module, examples: list[dspy.Example], task: Any, *, threads: int,
+           cache: tuple[EvalCache, dict[str, Any]] | None) -> tuple[list[float], bool]:
+    """Per-example scores of ``program`` on ``examples``, and whether they came from ``cache``
+    (``(EvalCache, task-LM settings)``, given only for a greedy in-process task LM)."""
+    if cache is None:
+        return evaluate(program, examples, task.metric, num_threads=threads), False
+    store, lm_settings = cache
+    key = cache_key(program, examples, task=task.name, task_lm=lm_settings)
+    hit = store.get(key, len(examples))
+    if hit is not None:
+        return hit, True
+    scores = evaluate(program, examples, task.metric, num_threads=threads)
+    store.put(key, scores, {"task": task.name, "n": len(examples)})
+    return scores, False
+
+
 def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, optimizer_lm: dspy.BaseLM,
-             budget: int, threads: int) -> dict[str, Any]:
+             budget: int, threads: int, eval_cache: tuple[EvalCache, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Optimize ``task.make_program()`` with ``optimizer``, then score it on val and test.
 
     The test split is used only after the optimizer returned. Returns the cell record (without
-    config), raising if the optimizer fails.
+    config), raising if the optimizer fails. With ``eval_cache``, a final program whose scores on a
+    split are stored (the same saved state, examples and greedy task LM) reuses them; the score
+    block says ``from_cache``.
     """
     reset_cache()
     task_meter, opt_meter, eval_meter = Meter("task"), Meter("optimizer"), Meter("eval")
@@ -268,10 +291,11 @@ def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, opti
 
     eval_lm = metered_lm(task_lm, eval_meter)
     with dspy.context(lm=eval_lm), Stopwatch() as eval_clock:
-        val_scores = evaluate(program, task.valset, task.metric, num_threads=threads)
-        test_scores = evaluate(program, task.testset, task.metric, num_threads=threads)
+        val_scores, val_cached = scored(program, list(task.valset), task, threads=threads, cache=eval_cache)
+        test_scores, test_cached = scored(program, list(task.testset), task, threads=threads, cache=eval_cache)
     instructions = instructions_of(program)
-    return {"status": "ok", "test": score_block(test_scores), "val": score_block(val_scores),
+    return {"status": "ok", "test": {**score_block(test_scores), "from_cache": test_cached},
+            "val": {**score_block(val_scores), "from_cache": val_cached},
             "spend": spend, "eval_spend": {**eval_meter.snapshot(), "calls_incl_cached": lm_call_count(eval_lm)},
             "wall_time_s": round(opt_clock.seconds, 2), "eval_wall_time_s": round(eval_clock.seconds, 2),
             "instructions": instructions, "instruction_words": word_count(instructions),
@@ -297,6 +321,16 @@ def load_cell_task(spec: str, loader: Callable[..., Any], **kwargs: Any) -> Any:
     return task
 
 
+def eval_cache_for(args: argparse.Namespace, task_name: str) -> tuple[EvalCache, dict[str, Any]] | None:
+    """The evaluation cache of a grid (``<results-dir>/_evalcache``): only for an embedded task LM, which
+    decodes greedily in-process, so that the same program on the same examples scores the same."""
+    if not is_local(args.model) or args.no_eval_cache:
+        return None
+    settings = {"model": args.model, "max_tokens": task_max_tokens(task_name, args.max_tokens),
+                "llm_threads": args.llm_threads}
+    return EvalCache(Path(args.results_dir) / "_evalcache"), settings
+
+
 def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer: str, seed: int) -> dict[str, Any]:
     """Run one cell and write its record (``status`` "ok" or "error") immediately."""
     path = cell_path(args.results_dir, task.name, optimizer, seed)
@@ -312,7 +346,7 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
     try:
         record.update(run_cell(task, optimizer, seed, task_lm=pool.task_lm(task.name),
                                optimizer_lm=pool.base(pool.optimizer_spec()), budget=args.budget,
-                               threads=args.threads))
+                               threads=args.threads, eval_cache=eval_cache_for(args, task.name)))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failing optimizer is a result, not the end of the grid

@@ -716,3 +716,18 @@ def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> Non
                            "--results-dir", str(tmp_path / "results"), "--model", "scripted", "--threads", "2",
                            "--allow-mixed-code"])
     assert run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask()) == []  # skipped, done
+
+
+def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run() -> None:
+    from benchmarks.harness import dlpo_variant
+    from benchmarks.optimizers import expand
+    from benchmarks.report import reference_of
+
+    assert dlpo_variant("dlpo+k3") == ("dlpo", False, 3)
+    assert dlpo_variant("tgd+append+k2") == ("tgd", True, 2)
+    assert dlpo_variant("dlpo") == ("dlpo", False, 1) and dlpo_variant("dlpo+append") == ("dlpo", True, 1)
+    assert expand(["dlpo+k3", "dlpo-minus-momentum+k2"]) == ["dlpo+k3", "dlpo-minus-momentum+k2"]
+    assert reference_of("dlpo+k3") == "dlpo" and reference_of("tgd+append") == "tgd"
+    for bad in ("gepa+k3", "dlpo+kx", "dlpo+k0"):
+        with pytest.raises(ValueError, match="unknown optimizer"):
+            expand([bad])
