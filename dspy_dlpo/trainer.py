@@ -23,6 +23,7 @@ from .autograd.text import split_sentences, word_count
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import save_state, stop_requested
+from .contract import check_baseline_scores
 from .program import Rollout, describe_role, run_batch, with_params
 from .state import RunState
 from .strategies.base import Decision, StepContext, Strategy, derived_rng, greedy_accept
@@ -44,6 +45,7 @@ class TrainerConfig:
     append_on_no_op: bool = False
     max_loss_chars: int = 900
     log_dir: Path | None = None
+    stop_conditions: Sequence[Callable[[RunState], str | None]] = ()
 
 
 def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
@@ -68,11 +70,13 @@ class Trainer:
         self.client, self.strategies, self.config = client, strategies, config
         self.state, self.identity, self.callbacks = state, identity, list(callbacks)
         self.names = list(state.params)
-        self.task_meter = UsageMeter()
+        self.task_meter = UsageMeter(outer=dspy.settings.usage_tracker)  # dspy.track_usage() sees the run
         self.task_meter.restore({"calls": state.spend.task_lm_calls, "input_tokens": state.spend.task_input_tokens,
-                                 "output_tokens": state.spend.task_output_tokens})
+                                 "output_tokens": state.spend.task_output_tokens,
+                                 "cost_usd": state.spend.task_cost_usd})
         self.client.meter.restore({"calls": 0, "input_tokens": state.spend.optimizer_input_tokens,
-                                   "output_tokens": state.spend.optimizer_output_tokens})
+                                   "output_tokens": state.spend.optimizer_output_tokens,
+                                   "cost_usd": state.spend.optimizer_cost_usd})
         self.client.calls, self.client.errors = state.spend.optimizer_calls, state.faults
         acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
         if len(acceptors) > 1:
@@ -84,16 +88,18 @@ class Trainer:
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
         """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
         program = with_params(self.program, params)
+        def progress() -> None:  # per rollout, so a long validation moves the progress bar
+            for cb in self.callbacks:
+                cb.on_metric_calls(1)
+
         with dspy.context(usage_tracker=self.task_meter):
-            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads)
+            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, on_rollout=progress)
         self.state.spend.metric_calls += len(pairs)
         for r in rollouts:
             kind = None if r.error is None else ("metric_error" if r.error.startswith("metric error") else
                                                  "parse_error" if r.error == "AdapterParseError" else "program_error")
             if kind:
                 self.state.count_fault(kind)
-        for cb in self.callbacks:
-            cb.on_metric_calls(len(pairs))
         return rollouts
 
     def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]:
@@ -133,7 +139,7 @@ class Trainer:
             return "patience"
         if stop_requested(self.config.log_dir):
             return "stop file"
-        return None
+        return next((r for r in (c(self.state) for c in self.config.stop_conditions) if r), None)
 
     def fit(self) -> RunState:
         """Run steps until a stop condition; returns the final state (best program inside)."""
@@ -163,6 +169,7 @@ class Trainer:
     def _baseline(self) -> None:
         score, rollouts = self.validate(self.state.params, step=-1)
         self.state.current_score = score
+        check_baseline_scores(self.metric, rollouts)
         metric_errors = [r.error for r in rollouts if r.error and r.error.startswith("metric error")]
         if rollouts and len(metric_errors) == len(rollouts):
             name = getattr(self.metric, "__name__", repr(self.metric))
@@ -183,6 +190,7 @@ class Trainer:
             task["calls"], task["input_tokens"], task["output_tokens"])
         spend.optimizer_calls = self.client.calls
         spend.optimizer_input_tokens, spend.optimizer_output_tokens = opt["input_tokens"], opt["output_tokens"]
+        spend.task_cost_usd, spend.optimizer_cost_usd = task["cost_usd"], opt["cost_usd"]
         self._snapshot = self.state.to_json()
         if self.config.log_dir is not None:
             save_state(self.config.log_dir, self.identity, self._snapshot)
