@@ -2,11 +2,13 @@
 
 ``mlflow.dspy.autolog`` patches the ``compile`` of every direct subclass of DSPy's
 ``Teleprompter`` that exists when it is called (so ``import dspy_dlpo`` must come first) and, with
-``log_compiles=True``, opens a run around ``compile``, logs its scalar arguments and saves the best
-program as ``best_model.json``. DLPO validates without ``dspy.Evaluate``, so the per-step metrics come
-from :class:`MLflowTracker`, added to a run automatically when such an autolog is active (or always
-with ``use_mlflow=True``, which opens a run when none is active): the optimizer's parameters, one
-metric row per step and the best program and ``detailed_results`` as artifacts under ``dlpo/``.
+``log_compiles=True``, opens a run around ``compile``, logs its scalar arguments, the datasets and
+the LM state, and saves the returned program as ``best_model.json``. DLPO validates without
+``dspy.Evaluate``, so the per-step metrics come from :class:`MLflowTracker`, added automatically
+when such an autolog is active (or always with ``use_mlflow=True``): the optimizer's parameters, one
+metric row per step, and the best program and ``detailed_results`` as artifacts under ``dlpo/``.
+When no run is active (``use_mlflow`` without autolog, or autolog enabled before ``dspy_dlpo`` was
+imported) the tracker opens one itself and closes it after ``compile``.
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ def mlflow_tracker(optimizer: Any, *, forced: bool) -> "MLflowTracker | None":
     """The tracker for one compile, or None when MLflow is not in use."""
     if forced:
         require_mlflow()
-        return MLflowTracker(optimizer.get_params(), start_run=True)
-    return MLflowTracker(optimizer.get_params(), start_run=False) if _autolog_logs_compiles() else None
+    return MLflowTracker(optimizer.get_params()) if forced or _autolog_logs_compiles() else None
 
 
 def _safe(method: Any) -> Any:
@@ -73,15 +74,15 @@ def flat_params(params: dict[str, Any]) -> dict[str, str]:
 
 
 class MLflowTracker(Callback):
-    """Logs a DLPO run to the active MLflow run (``start_run``: open one when none is active).
+    """Logs a DLPO run to the active MLflow run, or to a run it opens when none is active.
 
     Metrics, at MLflow step = DLPO step + 1 (step 0 is the baseline): ``best_score`` and
     ``val_score`` (percent), ``metric_calls``, ``optimizer_calls``, ``optimizer_tokens`` and,
     where litellm prices the models, ``cost_usd``.
     """
 
-    def __init__(self, params: dict[str, Any], *, start_run: bool) -> None:
-        self.params, self.start_run = params, start_run
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
         self.mlflow: Any = None
         self.owns_run = False
         self.baseline_logged = False
@@ -91,8 +92,6 @@ class MLflowTracker(Callback):
         import mlflow
 
         if mlflow.active_run() is None:
-            if not self.start_run:
-                return
             mlflow.start_run(run_name="dlpo")
             self.owns_run = True
         self.mlflow = mlflow

@@ -234,3 +234,11 @@ def test_num_threads_none_uses_dspys_setting():
         result, _ = run(num_threads=None, task_lm=function_lm(reply, name="threads"), max_steps=1,
                         max_metric_calls=None)
     assert len(set(seen)) > 1 and result.detailed_results["steps"] == 1
+
+
+def test_use_mlflow_without_mlflow_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)       # what `import mlflow` sees when it is not installed
+    with pytest.raises(ImportError, match=r"use_mlflow=True needs MLflow: pip install 'dspy-dlpo\[mlflow\]'"):
+        DLPOTeleprompter(exact_metric, use_mlflow=True)
