@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+UNPRICED_PROVIDERS = ("custom", "local")  # dspy.LM(..., engine=...) models of this package and its tests
+
+
 class UsageMeter:
     """Counts billed LM calls, their input/output tokens and their USD cost, across threads.
 
@@ -67,11 +70,12 @@ class UsageMeter:
 
 def call_cost(model: str, usage: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> float | None:
     """USD cost of one LM call: the provider's own figure if the usage has one, else litellm's
-    price for ``model``; None for a model litellm has no price for."""
+    price for ``model``; None for a model litellm has no price for and for in-process models
+    (``custom/...``, ``local/...``: no price, and importing litellm to learn that costs seconds)."""
     reported = usage.get("cost")
     if isinstance(reported, (int, float)) and not isinstance(reported, bool):
         return float(reported)
-    if model in UsageMeter._unpriced:
+    if str(model).split("/", 1)[0] in UNPRICED_PROVIDERS or model in UsageMeter._unpriced:
         return None
     try:
         import litellm

@@ -39,7 +39,7 @@ def require_mlflow() -> Any:
 
 def _autolog_logs_compiles() -> bool:
     """True when ``mlflow.dspy.autolog(log_compiles=True)`` is active (without importing mlflow)."""
-    if "mlflow" not in sys.modules:
+    if sys.modules.get("mlflow") is None:  # not imported by the user (or blocked)
         return False
     from mlflow.utils.autologging_utils import autologging_is_disabled, get_autologging_config
 

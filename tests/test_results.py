@@ -78,8 +78,10 @@ def test_cost_is_priced_where_litellm_knows_the_model():
     meter = UsageMeter()
     meter.add_usage("openai/gpt-4o-mini", {"prompt_tokens": 1_000_000, "completion_tokens": 0})
     assert meter.cost_usd == pytest.approx(0.15)
-    meter.add_usage("custom/local", {"prompt_tokens": 10, "completion_tokens": 10})
-    assert meter.snapshot()["cost_usd"] == pytest.approx(0.15) and meter.calls == 2
+    meter.add_usage("custom/scripted", {"prompt_tokens": 10, "completion_tokens": 10})
+    meter.add_usage("openai/my-llama-server", {"prompt_tokens": 10, "completion_tokens": 10})  # no price
+    meter.add_usage("openrouter/x", {"prompt_tokens": 10, "completion_tokens": 10, "cost": 0.25})  # reported
+    assert meter.snapshot()["cost_usd"] == pytest.approx(0.40) and meter.calls == 4
     assert UsageMeter().snapshot()["cost_usd"] is None
     spend = Spend.from_json({**Spend(metric_calls=3, task_cost_usd=0.5).to_json()})
     assert (spend.task_cost_usd, spend.optimizer_cost_usd, spend.cost_usd) == (0.5, None, 0.5)
