@@ -21,6 +21,7 @@ from dspy.evaluate.metrics import normalize_text
 logger = logging.getLogger(__name__)
 
 OUT_OF_RANGE = "outside the range [0, 1]"
+RATIONALES = ("reasoning", "rationale")  # step-by-step text (ChainOfThought's): never matched exactly
 
 
 def metric_name(metric: Any) -> str:
@@ -44,13 +45,13 @@ def _matches(predicted: Any, gold: Any) -> bool:
 def default_metric(program: dspy.Module, examples: Sequence[dspy.Example]) -> Callable:
     """Exact match of the program's output fields against the examples' label fields.
 
-    Each compared field is normalized like ``dspy.evaluate.answer_exact_match`` (lower case, no
+    Rationale fields (``reasoning``, ``rationale``) are not compared. Each compared field is normalized like ``dspy.evaluate.answer_exact_match`` (lower case, no
     punctuation or articles; a list label matches any of its items); the score is the fraction of
     compared fields that match, so a single ``answer`` field scores 0 or 1.
     """
     outputs = output_fields(program)
     labels = [k for ex in examples for k in ex.labels().keys()]
-    fields = [k for k in outputs if k in labels]
+    fields = [k for k in outputs if k in labels and k not in RATIONALES]
     if not fields:
         raise ValueError(f"no metric given and no label field of the examples ({sorted(set(labels))}) is an "
                          f"output field of the program ({outputs}): pass metric=... to DLPOTeleprompter")

@@ -88,6 +88,7 @@ class Trainer:
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
         """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
         program = with_params(self.program, params)
+
         def progress() -> None:  # per rollout, so a long validation moves the progress bar
             for cb in self.callbacks:
                 cb.on_metric_calls(1)

@@ -59,6 +59,19 @@ def test_default_metric_normalizes_like_answer_exact_match():
     assert wrong.score == 0.0 and "Expected answer 'The Apple' but got 'pear'" in wrong.feedback
     listed = dspy.Example(question="q", answer=["Paris", "paris, France"]).with_inputs("question")
     assert metric(listed, dspy.Prediction(answer="paris")).score == 1.0
+    # a gold rationale is not compared with the chain of thought's reasoning
+    reasoned = dspy.Example(question="q", reasoning="because", answer="7").with_inputs("question")
+    metric = default_metric(program, [reasoned])
+    assert metric.__name__ == "exact_match(answer)"
+    assert metric(reasoned, dspy.Prediction(reasoning="other words", answer="7")).score == 1.0
+
+
+def test_default_metric_scores_the_share_of_matching_fields():
+    program = dspy.Predict("question -> answer, unit")
+    gold = dspy.Example(question="q", answer="7", unit="km").with_inputs("question")
+    metric = default_metric(program, [gold])
+    assert metric(gold, dspy.Prediction(answer="7", unit="miles")).score == 0.5
+    assert metric(gold, dspy.Prediction(answer="7", unit="KM")).score == 1.0
 
 
 def test_default_metric_needs_a_label_the_program_outputs():
