@@ -63,14 +63,32 @@ REJECTED: dict[str, str] = {
 }
 
 
+# values of a REJECTED keyword that ask for what DLPO does anyway (besides None and False: "off")
+SAME_AS_DLPO: dict[str, tuple[Any, ...]] = {
+    "max_bootstrapped_demos": (0,), "max_labeled_demos": (0,),  # MIPROv2's zero-shot setting
+    "component_selector": ("round_robin",),
+}
+
+
+def _means_off(key: str, value: Any) -> bool:
+    return value is None or value is False or any(value == v and type(value) is type(v)
+                                                  for v in SAME_AS_DLPO.get(key, ()))
+
+
 def check_peer_keywords(where: str, options: dict[str, Any]) -> None:
-    """Accept, warn about or reject the MIPROv2/GEPA keywords in ``options`` (``where``: for messages)."""
+    """Accept, warn about or reject the MIPROv2/GEPA keywords in ``options`` (``where``: for messages).
+
+    A keyword without an equivalent is still accepted when its value switches the feature off
+    (None, False) or asks for what DLPO does anyway (``max_labeled_demos=0``, ...).
+    """
     for key, value in options.items():
-        if key in IGNORED:
+        if key in REJECTED and _means_off(key, value):
+            logger.debug("%s: %s=%r accepted: DLPO behaves so already", where, key, value)
+        elif key in IGNORED:
             allowed, why = IGNORED[key]
             if allowed is not None and value not in allowed:
                 raise ValueError(f"{where}: {key}={value!r} is not supported: {why}")
-            if allowed is None:
+            if allowed is None and value is not None:
                 logger.warning("%s: %s=%r is ignored: %s", where, key, value, why)
         elif key in REJECTED:
             raise TypeError(f"{where}: {key} (a MIPROv2/GEPA keyword) has no DLPO equivalent as such: "

@@ -178,6 +178,15 @@ def test_reflection_lm_is_the_optimizer_lm():
         DLPOTeleprompter(prompt_model=optimizer.lm(), reflection_lm=ScriptedOptimizer().lm())
 
 
+def test_peer_keywords_that_ask_for_what_dlpo_does_are_accepted():
+    # MIPROv2's zero-shot setting, GEPA's round-robin selector, and features switched off
+    DLPOTeleprompter(exact_metric, max_bootstrapped_demos=0, max_labeled_demos=0, component_selector="round_robin",
+                     teacher_settings=None, task_model=None, use_merge=False, use_wandb=False, gepa_kwargs=None,
+                     max_errors=None, verbose=False)
+    with pytest.raises(TypeError, match="component_selector .* round-robin"):
+        DLPOTeleprompter(exact_metric, component_selector="all")
+
+
 def test_peer_defaults_and_aliases_are_accepted():
     tp = DLPOTeleprompter(exact_metric, num_threads=None, seed=None, track_stats=False, reflection_minibatch_size=3,
                           skip_perfect_score=True, failure_score=0.0, perfect_score=1.0)

@@ -144,3 +144,13 @@ def test_progress_moves_with_every_rollout_of_a_validation():
     # baseline validation (8), then step 0: 4 + 4 minibatch rollouts and 8 for the validation
     assert recorder.events == [1] * 8 + [1] * 16 + ["step"]
     assert sum(e for e in recorder.events if e != "step") == result.total_calls
+
+
+def test_only_a_resumed_run_says_resuming(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="dspy_dlpo"):
+        run(log_dir=tmp_path)
+        assert "DLPO run: budget 60 metric calls" in caplog.text and "resuming" not in caplog.text
+        caplog.clear()
+        again, _ = run(log_dir=tmp_path)
+    assert "resuming at step 1, 24 already spent" in caplog.text
+    assert again.signature.instructions == MAGIC
