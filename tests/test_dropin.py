@@ -264,3 +264,27 @@ def test_use_mlflow_without_mlflow_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)       # what `import mlflow` sees when it is not installed
     with pytest.raises(ImportError, match=r"use_mlflow=True needs MLflow: pip install 'dspy-dlpo\[mlflow\]'"):
         DLPOTeleprompter(exact_metric, use_mlflow=True)
+
+
+def test_a_miprov2_script_and_a_gepa_script_run_with_one_line_changed():
+    """The keywords these scripts typically pass, with only the class name swapped."""
+    optimizer = ScriptedOptimizer()
+    with dspy.context(lm=reverse_task_lm()):
+        mipro_style = DLPOTeleprompter(metric=exact_metric, prompt_model=optimizer.lm(), task_model=None,
+                                       max_bootstrapped_demos=0, max_labeled_demos=0, num_threads=None, seed=9,
+                                       verbose=False, track_stats=True, max_steps=2, progress=False)
+        best = mipro_style.compile(dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL,
+                                   requires_permission_to_run=False)
+        # baseline 8 + minibatch 5 before and 5 after the rewrite + validation 8
+        assert best.score == 100.0 and best.total_calls == 26 and best.prompt_model_total_calls == 2
+
+        def gepa_metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
+            return exact_metric(gold, pred)
+
+        gepa_style = DLPOTeleprompter(metric=gepa_metric, max_metric_calls=60, reflection_lm=ScriptedOptimizer().lm(),
+                                      reflection_minibatch_size=4, skip_perfect_score=True,
+                                      component_selector="round_robin", track_stats=True, use_wandb=False,
+                                      failure_score=0.0, perfect_score=1.0, seed=0, progress=False)
+        best = gepa_style.compile(dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)
+    details = best.detailed_results
+    assert details.val_aggregate_scores[details.best_idx] == 1.0 and details.best_candidate == {"self": MAGIC}
