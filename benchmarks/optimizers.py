@@ -92,10 +92,10 @@ def run_dlpo(setup: OptimizerSetup, name: str) -> Result:
     metric = CountingMetric(setup.metric, feedback=True)
     optimizer = DLPOTeleprompter(metric=metric, prompt_model=setup.optimizer_lm, max_metric_calls=setup.budget,
                                  batch_size=DLPO_BATCH_SIZE, num_threads=setup.threads, seed=setup.seed,
-                                 progress=False, append_on_no_op=append, num_candidates=candidates, **flags)
+                                 progress=False, append_on_no_op=append, candidates_per_step=candidates, **flags)
     program = optimizer.compile(setup.program, trainset=setup.trainset, valset=setup.valset)
     details = dict(program.detailed_results)
-    details.update(flags={**flags, "append_on_no_op": append, "num_candidates": candidates}, optimizer_reported_val=program.score,
+    details.update(flags={**flags, "append_on_no_op": append, "candidates_per_step": candidates}, optimizer_reported_val=program.score,
                    metric_calls_counted=metric.calls, settings=dlpo_settings(setup.optimizer_lm),
                    trial_logs=[capped_log(r) for r in program.trial_logs],
                    **summary(dlpo_entries(program.trial_logs), seed_instruction(setup.program)))

@@ -14,37 +14,78 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
-class UsageMeter:
-    """Counts billed LM calls and their input/output tokens, across threads."""
+UNPRICED_PROVIDERS = ("custom", "local")  # dspy.LM(..., engine=...) models of this package and its tests
 
-    def __init__(self) -> None:
+
+class UsageMeter:
+    """Counts billed LM calls, their input/output tokens and their USD cost, across threads.
+
+    ``outer``: a usage tracker to forward every call to (e.g. the ``dspy.track_usage()`` tracker
+    that was active when the run started), so that DSPy's own tracking also sees the run's usage.
+    Cost comes from the usage itself when the provider reports it, else from litellm's price table;
+    ``cost_usd`` stays None while no call of a priced model was seen (local models have no price).
+    """
+
+    _unpriced: set[str] = set()
+
+    def __init__(self, outer: Any = None) -> None:
         self._lock = threading.Lock()
+        self.outer = outer
         self.calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cost_usd: float | None = None
 
     def add_usage(self, model: str, usage: dict[str, Any]) -> None:
         """DSPy's usage-tracker hook: one call per billed LM response."""
         usage = dict(usage or {})
-        prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
-        completion = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+        prompt = int(usage.get("prompt_tokens", usage.get("input_tokens")) or 0)
+        completion = int(usage.get("completion_tokens", usage.get("output_tokens")) or 0)
+        cost = call_cost(model, usage, prompt, completion)
         with self._lock:
             self.calls += 1
-            self.input_tokens += int(prompt)
-            self.output_tokens += int(completion)
+            self.input_tokens += prompt
+            self.output_tokens += completion
+            if cost is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + cost
+        if self.outer is not None and self.outer is not self:
+            self.outer.add_usage(model, usage)
 
     def __deepcopy__(self, memo: dict) -> "UsageMeter":
         return self
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+            return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                    "cost_usd": self.cost_usd}
 
-    def restore(self, data: dict[str, int]) -> None:
+    def restore(self, data: dict[str, Any]) -> None:
         with self._lock:
             self.calls = int(data.get("calls", 0))
             self.input_tokens = int(data.get("input_tokens", 0))
             self.output_tokens = int(data.get("output_tokens", 0))
+            cost = data.get("cost_usd")
+            self.cost_usd = None if cost is None else float(cost)
+
+
+def call_cost(model: str, usage: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD cost of one LM call: the provider's own figure if the usage has one, else litellm's
+    price for ``model``; None for a model litellm has no price for and for in-process models
+    (``custom/...``, ``local/...``: no price, and importing litellm to learn that costs seconds)."""
+    reported = usage.get("cost")
+    if isinstance(reported, (int, float)) and not isinstance(reported, bool):
+        return float(reported)
+    if str(model).split("/", 1)[0] in UNPRICED_PROVIDERS or model in UsageMeter._unpriced:
+        return None
+    try:
+        import litellm
+
+        prompt_cost, completion_cost = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                                              completion_tokens=completion_tokens)
+    except Exception:  # litellm raises for every model it has no price for
+        UsageMeter._unpriced.add(model)
+        return None
+    return float(prompt_cost) + float(completion_cost)
 
 
 @dataclass
@@ -58,13 +99,28 @@ class Spend:
     task_output_tokens: int = 0
     optimizer_input_tokens: int = 0
     optimizer_output_tokens: int = 0
+    task_cost_usd: float | None = None
+    optimizer_cost_usd: float | None = None
 
-    def to_json(self) -> dict[str, int]:
+    @property
+    def optimizer_tokens(self) -> int:
+        return self.optimizer_input_tokens + self.optimizer_output_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total USD cost of the run (task + optimizer LM), None when no call had a known price."""
+        if self.task_cost_usd is None and self.optimizer_cost_usd is None:
+            return None
+        return (self.task_cost_usd or 0.0) + (self.optimizer_cost_usd or 0.0)
+
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, int]) -> "Spend":
-        return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+    def from_json(cls, data: dict[str, Any]) -> "Spend":
+        costs = ("task_cost_usd", "optimizer_cost_usd")
+        return cls(**{k: (None if v is None else float(v)) if k in costs else int(v)
+                      for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def step_cost(batch_size: int, val_size: int, candidates: int = 1) -> int:
@@ -89,3 +145,20 @@ def auto_budget(preset: str, *, num_params: int, batch_size: int, val_size: int,
     """
     steps = {"light": 6, "medium": 10, "heavy": 15}[preset] * max(1, num_params)
     return val_size + steps * step_cost(batch_size, val_size, candidates)
+
+
+def projection(budget: int, *, batch_size: int, val_size: int, num_params: int, max_steps: int | None,
+               rewrite_attempts: int, candidates: int = 1) -> str:
+    """What ``budget`` buys, logged before a run (as MIPROv2 does): steps, metric calls and
+    optimizer-LM calls, between the worst case (every candidate validated) and the best."""
+    after_baseline = budget - val_size
+    per_step = (1 + candidates) * batch_size  # the current instruction and each candidate on the minibatch
+    fewest = after_baseline // step_cost(batch_size, val_size, candidates)
+    most = (after_baseline - step_cost(batch_size, val_size, candidates)) // per_step + 1  # none validated
+    if max_steps is not None:
+        fewest, most = min(fewest, max_steps), min(most, max_steps)
+    return (f"projection: {budget} metric calls = baseline validation {val_size} + {fewest}-{most} steps over "
+            f"{num_params} predictor(s) (each step {per_step} minibatch calls, + {val_size} when its "
+            f"candidate is validated); optimizer LM about {(1 + candidates) * fewest}-"
+            f"{(1 + candidates * rewrite_attempts) * most} calls (a critique and {candidates}-"
+            f"{candidates * rewrite_attempts} rewrites per step)")

@@ -9,7 +9,14 @@ logger = logging.getLogger("dspy_dlpo")
 
 
 class Callback:
-    """Base observer; override what you need."""
+    """Base observer; override what you need. Hooks, in order:
+
+    * ``on_start(state, budget)``: before the baseline (``state.step`` > 0 on a resumed run);
+    * ``on_metric_calls(n)``: after each finished rollout (may come from a worker thread, one at a time);
+    * ``on_step_end(record, state)``: after each step, with its trial record;
+    * ``on_end(state)``: when the run stops (``state.stop_reason`` says why);
+    * ``on_result(program)``: with the returned best program (``detailed_results`` attached).
+    """
 
     def on_start(self, state: Any, budget: int) -> None: ...
 
@@ -18,6 +25,8 @@ class Callback:
     def on_step_end(self, record: dict[str, Any], state: Any) -> None: ...
 
     def on_end(self, state: Any) -> None: ...
+
+    def on_result(self, program: Any) -> None: ...
 
 
 class ProgressBar(Callback):
@@ -53,8 +62,11 @@ class StepLogger(Callback):
     """One INFO line per step: what changed, why it was accepted or not, and the spend."""
 
     def on_start(self, state: Any, budget: int) -> None:
-        logger.info("DLPO run: budget %d metric calls, resuming at step %d, %d already spent",
-                    budget, state.step, state.spend.metric_calls)
+        if state.step == 0 and not state.spend.metric_calls:
+            logger.info("DLPO run: budget %d metric calls", budget)
+        else:
+            logger.info("DLPO run: budget %d metric calls, resuming at step %d, %d already spent",
+                        budget, state.step, state.spend.metric_calls)
 
     def on_step_end(self, record: dict[str, Any], state: Any) -> None:
         after = record.get("batch_score_after")

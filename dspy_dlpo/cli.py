@@ -25,8 +25,32 @@ DEMO = {"task": "bbh/logical_deduction_three_objects", "module": "predict", "n_t
         "n_test": 20, "max_steps": 5, "batch_size": 4, "max_tokens": 100, "threads": 2}
 
 
+def _number(kind: type = int, minimum: float = 1, *, strict: bool = False) -> Any:
+    """An argparse type: a ``kind`` >= ``minimum`` (> ``minimum`` if ``strict``), or an error naming the value."""
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}") from None
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"dspy-dlpo {__version__}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dspy-dlpo", description="DLPO prompt optimization for DSPy programs")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     opt = sub.add_parser("optimize", help="optimize a benchmark task's program (or your own)")
     opt.add_argument("--task", required=True, help="e.g. gsm8k, bbh/object_counting, mgsm/de, math500, biggsm")
@@ -36,16 +60,21 @@ def _parser() -> argparse.ArgumentParser:
                      help="the task's program: dspy.ChainOfThought (cot, default) or dspy.Predict")
     _common(opt)
     opt.add_argument("--auto", choices=("light", "medium", "heavy"))
-    opt.add_argument("--max-metric-calls", type=int)
-    opt.add_argument("--max-steps", type=int)
-    opt.add_argument("--patience", type=int, help="stop after N steps without a new best validation score")
-    opt.add_argument("--batch-size", type=int, default=5)
+    opt.add_argument("--max-metric-calls", type=_number())
+    opt.add_argument("--max-steps", type=_number())
+    opt.add_argument("--patience", type=_number(), help="stop after N steps without a new best validation score")
+    opt.add_argument("--max-optimizer-tokens", type=_number(), help="stop once the optimizer LM used N tokens")
+    opt.add_argument("--max-cost-usd", type=_number(float, 0, strict=True),
+                     help="stop once the run cost this much (models litellm has a price for)")
+    opt.add_argument("--timeout-seconds", type=_number(float, 0, strict=True),
+                     help="stop at the first step boundary after this much wall-clock time")
+    opt.add_argument("--batch-size", type=_number(), default=5)
     opt.add_argument("--append-on-no-op", action="store_true",
                      help="when a rewrite comes back unchanged, ask for one sentence to append instead")
     for name in STRATEGY_FLAGS:
         opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
     for split in ("train", "val", "test"):
-        opt.add_argument(f"--n-{split}", type=int, help=f"use the first N examples of the {split} split")
+        opt.add_argument(f"--n-{split}", type=_number(), help=f"use the first N examples of the {split} split")
     demo = sub.add_parser("demo", help="a short real run on the embedded local model (~12 min on 2 cores)")
     _common(demo)
     return parser
@@ -56,30 +85,68 @@ def _common(p: argparse.ArgumentParser) -> None:
                                                    "model string such as openai/gpt-4o-mini (default: local)")
     p.add_argument("--optimizer-model", help="optimizer LM (prompt_model); default: the task LM")
     p.add_argument("--api-base", help="OpenAI-compatible server for --model (llama.cpp, vLLM)")
-    p.add_argument("--max-tokens", type=int, help="cap on generated tokens per call")
-    p.add_argument("--threads", type=int, default=2, help="evaluation threads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-tokens", type=_number(), help="cap on generated tokens per call")
+    p.add_argument("--threads", type=_number(), default=2, help="evaluation threads")
+    p.add_argument("--seed", type=_number(int, 0), default=0)
     p.add_argument("--data-dir", help="folder with the benchmark files (default: ../shared/data or the HF hub)")
     p.add_argument("--out", default="runs/latest", help="output folder (program JSON, report, plot, checkpoint)")
     p.add_argument("--quiet", action="store_true", help="only warnings and the final table")
 
 
-def _load_program(spec: str) -> Any:
-    target, _, attr = spec.rpartition(":")
-    if not target or not attr:
-        raise SystemExit(f"--program must look like 'module:attr' or 'file.py:attr', got {spec!r}")
-    if target.endswith(".py"):
+def _import_target(spec: str, target: str) -> Any:
+    try:
+        if not target.endswith(".py"):
+            return importlib.import_module(target)
         module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
-        if module_spec is None or module_spec.loader is None:
-            raise SystemExit(f"--program: cannot load {target!r}")
+        if module_spec is None or module_spec.loader is None or not Path(target).is_file():
+            raise FileNotFoundError(f"no such file {target!r}")
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    obj = getattr(module, attr)
+        return module
+    except (ImportError, OSError, SyntaxError) as exc:
+        raise ValueError(f"--program {spec!r}: cannot import {target!r} ({type(exc).__name__}: {exc})") from None
+
+
+def _load_program(spec: str) -> Any:
+    """The ``dspy.Module`` named by ``module:attr`` or ``file.py:attr`` (an instance, or a class or
+    function returning one); a ValueError that says what is wrong otherwise."""
     import dspy
 
-    return obj if isinstance(obj, dspy.Module) else obj()
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ValueError(f"--program must look like 'module:attr' or 'file.py:attr', got {spec!r}")
+    module = _import_target(spec, target)
+    if not hasattr(module, attr):
+        raise ValueError(f"--program {spec!r}: {target!r} has no attribute {attr!r}")
+    obj = getattr(module, attr)
+    if isinstance(obj, dspy.Module):
+        return obj
+    if not callable(obj):
+        raise ValueError(f"--program {spec!r} is a {type(obj).__name__}, not a dspy.Module or a function "
+                         "returning one")
+    try:
+        made = obj()
+    except TypeError as exc:
+        raise ValueError(f"--program {spec!r}: calling {attr}() without arguments failed: {exc}") from None
+    if not isinstance(made, dspy.Module):
+        raise ValueError(f"--program {spec!r}: {attr}() returned a {type(made).__name__}, not a dspy.Module")
+    return made
+
+
+def check_api_keys(args: argparse.Namespace) -> None:
+    """A hosted model whose API key is not in the environment: a one-line error before anything runs."""
+    from .lm import local_model_spec
+
+    specs = [("--model", args.model, args.api_base), ("--optimizer-model", args.optimizer_model, None)]
+    for flag, spec, api_base in specs:
+        if not spec or api_base or local_model_spec(spec) is not None:
+            continue
+        import litellm
+
+        missing = [k for k in litellm.validate_environment(model=spec).get("missing_keys", []) if k.endswith("_KEY")]
+        if missing:
+            raise ValueError(f"{flag} {spec!r} needs {' and '.join(missing)} in the environment (not set); "
+                             "export it, or use --api-base for a local server")
 
 
 def _score(program: Any, devset: list, metric: Any, threads: int) -> float:
@@ -89,44 +156,65 @@ def _score(program: Any, devset: list, metric: Any, threads: int) -> float:
                                provide_traceback=False)(program).score)
 
 
-def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
-    """Load the task and models, optimize, evaluate before/after, write the outputs."""
-    import dspy
-
-    from . import DLPOTeleprompter
+def _models(args: argparse.Namespace) -> tuple[Any, Any]:
     from .lm import make_lm
-    from .report import plot_scores, summarize, table
-    from .tasks import load_task
-    from .autograd.text import word_count
 
-    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
-    if getattr(args, "program", None):
-        program = _load_program(args.program)
-    else:
-        program = dspy.Predict("question -> answer") if args.module == "predict" else task.make_program()
     task_lm = make_lm(args.model, api_base=args.api_base, max_tokens=args.max_tokens)
     # critiques and rewrites need more room than task answers; a copy shares the loaded model
     prompt_lm = make_lm(args.optimizer_model, max_tokens=OPTIMIZER_MAX_TOKENS) if args.optimizer_model \
         else task_lm.copy(max_tokens=max(OPTIMIZER_MAX_TOKENS, args.max_tokens or 0))
+    return task_lm, prompt_lm
+
+
+def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    """Check every argument, load the task and models, optimize, evaluate before/after, write the outputs.
+
+    Everything that can be wrong with the arguments is found before the first LM call: the flags by
+    argparse, the API keys, the optimizer options (a trial construction), the program, the data
+    and the budget (``compile`` checks them before its baseline); the test set is scored after.
+    """
+    import dspy
+
+    from . import DLPOTeleprompter
+    from .tasks import load_task
+
+    check_api_keys(args)
+    settings = {"num_threads": args.threads, "seed": args.seed, **options}
+    DLPOTeleprompter(**settings)  # options are refused here, before any model is loaded
+    program = _load_program(args.program) if getattr(args, "program", None) else None
+    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
+    if program is None:
+        program = dspy.Predict("question -> answer") if args.module == "predict" else task.make_program()
+    task_lm, prompt_lm = _models(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"task {task.name}: {len(task.trainset)} train / {len(task.valset)} val / {len(task.testset)} test "
           f"({task.split_note})", flush=True)
     started = time.time()
     with dspy.context(lm=task_lm):
-        test_before = _score(program, task.testset, task.metric, args.threads)
-        optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, num_threads=args.threads, seed=args.seed,
-                                     log_dir=out / "checkpoint", **options)
+        optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, log_dir=out / "checkpoint", **settings)
         best = optimizer.compile(program, trainset=task.trainset, valset=task.valset)
+        test_before = _score(program, task.testset, task.metric, args.threads)
         test_after = _score(best, task.testset, task.metric, args.threads)
+    scores = {"before": test_before, "after": test_after, "wall_time": time.time() - started}
+    return _write_outputs(args, task, program, best, optimizer, scores, out)
+
+
+def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any, optimizer: Any,
+                   scores: dict[str, float], out: Path) -> dict[str, Any]:
+    from .autograd.text import word_count
+    from .report import plot_scores, summarize, table
+
     words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
-    report = summarize(before={"val": best.detailed_results["initial_score"], "test": test_before, "words": words},
-                       after={"val": best.score, "test": test_after}, program=best, wall_time=time.time() - started)
+    initial = best.detailed_results["initial_score"]
+    report = summarize(before={"val": initial, "test": scores["before"], "words": words},
+                       after={"val": best.score, "test": scores["after"]}, program=best,
+                       wall_time=scores["wall_time"])
     report.update(task=task.name, split=task.split_note, model=args.model,
                   optimizer_model=args.optimizer_model or args.model, options=optimizer.get_params())
     best.save(str(out / "program.json"))
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    plot = plot_scores(best.trial_logs, best.detailed_results["initial_score"], out / "scores.png")
+    plot = plot_scores(best.trial_logs, initial, out / "scores.png")
     print("\n" + table(report))
     for name, text in report["instructions"].items():
         print(f"\noptimized instruction of {name}:\n{text}")
@@ -136,7 +224,8 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"batch_size": args.batch_size, "append_on_no_op": args.append_on_no_op}
-    for key in ("auto", "max_metric_calls", "max_steps", "patience"):
+    for key in ("auto", "max_metric_calls", "max_steps", "patience", "max_optimizer_tokens", "max_cost_usd",
+                "timeout_seconds"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     for name in STRATEGY_FLAGS:
@@ -159,9 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         options = {"max_steps": DEMO["max_steps"], "batch_size": DEMO["batch_size"]}
     else:
         options = _options(args)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        run(args, options)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+            run(args, options)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as exc:
         print(f"dspy-dlpo: error: {exc}", file=sys.stderr)
         return 2
     return 0

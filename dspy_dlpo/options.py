@@ -134,6 +134,41 @@ def resolve_budget(*, auto: str | None, max_metric_calls: int | None, max_steps:
     return budget
 
 
+def alias(name: str, value: Any, alias_name: str, alias_value: Any, *, default: Any = None) -> Any:
+    """``value``, or ``alias_value`` when the peers' name ``alias_name`` was used instead; both
+    given with different values is an error naming them."""
+    if alias_value is None:
+        return value
+    if value is not None and value is not alias_value and value != default and value != alias_value:
+        raise ValueError(f"{alias_name} is another name for {name}: pass one of them, got {name}={value!r} "
+                         f"and {alias_name}={alias_value!r}")
+    return alias_value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_callbacks(callbacks: Any) -> list[Any]:
+    """``callbacks`` as a list of :class:`~dspy_dlpo.Callback`; errors name the bad item."""
+    from dspy.utils.callback import BaseCallback
+
+    from .callbacks import Callback
+
+    if isinstance(callbacks, (str, bytes, Callback)) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of dspy_dlpo.Callback, got {type(callbacks).__name__} "
+                        f"{callbacks!r:.80}")
+    for item in callbacks:
+        if isinstance(item, BaseCallback):
+            raise TypeError(f"callbacks: {type(item).__name__} is a DSPy callback; register it with "
+                            "dspy.configure(callbacks=[...]) (DLPO's callbacks subclass dspy_dlpo.Callback)")
+        if not isinstance(item, Callback):
+            raise TypeError(f"callbacks must be dspy_dlpo.Callback instances, got {type(item).__name__} {item!r:.80}")
+    return list(callbacks)
+
+
 def check_lm(name: str, lm: Any) -> None:
     if lm is not None and not isinstance(lm, dspy.BaseLM):
         raise TypeError(f"{name} must be a dspy.LM (dspy.BaseLM), got {type(lm).__name__} {lm!r}")

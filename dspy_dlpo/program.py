@@ -6,8 +6,11 @@ Everything else in the package works on plain data (``dict[name, instruction]`` 
 
 from __future__ import annotations
 
+import decimal
 import inspect
 import logging
+import numbers
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.parallelizer import ParallelExecutor
 
 from .autograd.text import trim_middle
+from .contract import OUT_OF_RANGE
 from .redact import redact
 from .sanitize import valid_data, valid_text
 
@@ -128,11 +132,27 @@ def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace:
     if isinstance(result, (dspy.Prediction, dict)):
         feedback = str(result.get("feedback", "") or "")
         result = result.get("score")
-    if isinstance(result, bool) or isinstance(result, (int, float)):
-        if result != result:  # NaN
-            return 0.0, "The metric returned NaN.", "metric error: returned NaN"
-        return float(result), feedback, None
-    return 0.0, f"The metric returned a non-number: {result!r}", f"metric error: returned {type(result).__name__}"
+    if not is_real_number(result):
+        return 0.0, f"The metric returned a non-number: {result!r}", f"metric error: returned {type(result).__name__}"
+    score = float(result)
+    if score != score:  # NaN
+        return 0.0, "The metric returned NaN.", "metric error: returned NaN"
+    if not 0.0 <= score <= 1.0:
+        return min(max(score, 0.0), 1.0), feedback, f"metric error: returned {score!r}, {OUT_OF_RANGE}"
+    return score, feedback, None
+
+
+def is_real_number(value: Any) -> bool:
+    """True for every real scalar a metric may return: bool, int, float, Fraction, Decimal and the
+    numpy scalars (``np.bool_``, ``np.float32``, ``np.int64``, ...) or a 0-d numpy array of them."""
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        return not (isinstance(value, decimal.Decimal) and value.is_snan())
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, (numpy.generic, numpy.ndarray)):
+        return numpy.ndim(value) == 0 and (numpy.issubdtype(value.dtype, numpy.number)
+                                           or numpy.issubdtype(value.dtype, numpy.bool_)) \
+            and not numpy.issubdtype(value.dtype, numpy.complexfloating)
+    return False
 
 
 def _named_traces(program: dspy.Module, trace: list) -> dict[str, list[dict[str, Any]]]:
@@ -163,7 +183,8 @@ def run_example(program: dspy.Module, metric: Callable, index: int, example: dsp
             return Rollout(index, inputs, gold, None, 0.0, f"The program raised {message}", error=message,
                            traces=_named_traces(program, dspy.settings.trace))
         trace = list(dspy.settings.trace)
-    score, feedback, error = score_with_metric(metric, example, pred, trace)
+    # scored as dspy.Evaluate and GEPA score (trace=None); the private trace above feeds the losses
+    score, feedback, error = score_with_metric(metric, example, pred, None)
     outputs = dict(pred.items()) if hasattr(pred, "items") else {"output": pred}
     return Rollout(index, inputs, gold, outputs, score, feedback, error, _named_traces(program, trace))
 
@@ -191,15 +212,24 @@ class RunCounter:
 
 
 def run_batch(program: dspy.Module, metric: Callable, examples: list[tuple[int, dspy.Example]],
-              num_threads: int, counter: RunCounter | None = None) -> list[Rollout]:
+              num_threads: int, counter: RunCounter | None = None,
+              on_rollout: Callable[[], None] | None = None) -> list[Rollout]:
     """Roll out ``program`` on ``(index, example)`` pairs in parallel, preserving order; ``counter``
-    counts the runs (more than ``len(examples)`` when the executor resubmitted a straggler)."""
+    counts the runs (more than ``len(examples)`` when the executor resubmitted a straggler), and
+    ``on_rollout`` is called (under a lock) after each finished rollout, e.g. to move a progress bar."""
     counter = counter or RunCounter()
     if not examples:
         return []
+    lock = threading.Lock()
 
     def run(pair: tuple[int, dspy.Example]) -> Rollout | None:
-        return run_example(program, metric, pair[0], pair[1]) if counter.start() else None
+        if not counter.start():
+            return None
+        rollout = run_example(program, metric, pair[0], pair[1])
+        if on_rollout is not None:
+            with lock:
+                on_rollout()
+        return rollout
 
     if num_threads <= 1:
         results = [run(pair) for pair in examples]

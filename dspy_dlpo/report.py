@@ -23,6 +23,14 @@ def summarize(*, before: dict[str, Any], after: dict[str, Any], program: Any, wa
             "trial_logs": [{k: v for k, v in r.items() if k != "rollouts"} for r in program.trial_logs]}
 
 
+def _cost(spend: dict[str, Any]) -> str:
+    """The run's USD cost where litellm prices the models; "-" for local or unpriced models."""
+    task, opt = spend.get("task_cost_usd"), spend.get("optimizer_cost_usd")
+    if task is None and opt is None:
+        return "-"
+    return f"${(task or 0.0) + (opt or 0.0):.4f}"
+
+
 def table(report: dict[str, Any]) -> str:
     """A plain-text before/after table."""
     spend, b, a = report["spend"], report["before"], report["after"]
@@ -34,12 +42,21 @@ def table(report: dict[str, Any]) -> str:
             ("optimizer LM calls", "", str(spend["optimizer_calls"])),
             ("task tokens in/out", "", f"{spend['task_input_tokens']}/{spend['task_output_tokens']}"),
             ("optimizer tokens in/out", "", f"{spend['optimizer_input_tokens']}/{spend['optimizer_output_tokens']}"),
+            ("cost (USD, task + optimizer)", "", _cost(spend)),
             ("wall time", "", f"{report['wall_time_s']:.0f} s"),
             ("steps (stop reason)", "", f"{report['steps']} ({report['stop_reason']})")]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}  {'before':>12}  {'after':>14}"]
     lines += [f"{name:<{width}}  {x:>12}  {y:>14}" for name, x, y in rows]
     return "\n".join(lines)
+
+
+def score_series(trial_logs: list[dict[str, Any]], initial: float | None) -> dict[str, list[tuple[int, float]]]:
+    """The plot's points: the best-so-far line from the baseline (step -1), validated candidates,
+    and unvalidated steps, drawn on the best-so-far line (they have no validation score of their own)."""
+    return {"best": [(-1, initial)] + [(r["step"], r["best_score"]) for r in trial_logs],
+            "validated": [(r["step"], r["val_score"]) for r in trial_logs if r.get("val_score") is not None],
+            "unvalidated": [(r["step"], r["best_score"]) for r in trial_logs if r.get("val_score") is None]}
 
 
 def plot_scores(trial_logs: list[dict[str, Any]], initial: float | None, path: Path) -> Path | None:
@@ -52,16 +69,14 @@ def plot_scores(trial_logs: list[dict[str, Any]], initial: float | None, path: P
     except ImportError:
         logger.info("matplotlib is not installed: no plot (pip install matplotlib)")
         return None
-    steps = [-1] + [r["step"] for r in trial_logs]
-    best = [initial] + [r["best_score"] for r in trial_logs]
+    series = score_series(trial_logs, initial)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.step(steps, best, where="post", label="best validation score")
-    validated = [(r["step"], r["val_score"]) for r in trial_logs if r.get("val_score") is not None]
-    if validated:
-        ax.scatter(*zip(*validated), marker="o", color="tab:orange", label="accepted candidate (validation)")
-    unvalidated = [r["step"] for r in trial_logs if r.get("val_score") is None]
-    ax.scatter(unvalidated, [initial or 0] * len(unvalidated), marker="x", color="grey", s=12,
-               label="not validated (rejected, skipped, moved)")
+    ax.step(*zip(*series["best"]), where="post", label="best validation score")
+    if series["validated"]:
+        ax.scatter(*zip(*series["validated"]), marker="o", color="tab:orange", label="accepted candidate (validation)")
+    if series["unvalidated"]:
+        ax.scatter(*zip(*series["unvalidated"]), marker="x", color="grey", s=12,
+                   label="not validated (rejected, skipped, moved)")
     ax.set_xlabel("step")
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(fontsize=7, loc="best")

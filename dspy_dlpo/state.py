@@ -87,8 +87,15 @@ def _best_problems(data: dict[str, Any]) -> list[str]:
 def _spend_problems(spend: Any) -> list[str]:
     if not isinstance(spend, dict):
         return [f"spend must be an object, got {type(spend).__name__}"]
-    known = Spend.__dataclass_fields__
-    return [f"spend.{k} must be an int >= 0, got {v!r}" for k, v in spend.items() if k in known and not _is_int(v, 0)]
+    known, costs = Spend.__dataclass_fields__, ("task_cost_usd", "optimizer_cost_usd")
+    problems = [f"spend.{k} must be an int >= 0, got {v!r}" for k, v in spend.items()
+                if k in known and k not in costs and not _is_int(v, 0)]
+    return problems + [f"spend.{k} must be None or a number >= 0, got {v!r}" for k, v in spend.items()
+                       if k in costs and v is not None and not _is_nonnegative_number(v)]
+
+
+def _is_nonnegative_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def state_problems(data: Any) -> list[str]:

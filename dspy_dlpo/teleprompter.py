@@ -13,19 +13,30 @@ from dspy.teleprompt import Teleprompter
 
 from .autograd.client import OptimizerClient
 from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
-from .budget import UsageMeter
+from .budget import UsageMeter, projection
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
+from .contract import check_inputs, default_metric, metric_name
 from .data import example_key, prepare_data
-from .options import AUTO_PRESETS, build_strategies, check_lm, positive_int, resolve_budget
+from .options import (AUTO_PRESETS, alias, build_strategies, check_bool, check_callbacks, check_lm, positive_int,
+                      resolve_budget)
+from .peers import check_peer_keywords
 from .program import check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
+from .results import build_results, save_programs
 from .state import RunState
+from .stopping import build_conditions, check_stoppers, positive_number
 from .strategies.base import Strategy
+from .tracking import mlflow_tracker, require_mlflow
 from .trainer import Trainer, TrainerConfig
 
 logger = logging.getLogger(__name__)
 install_log_filter()
+
+# options that change how long a run goes or how it is observed, not what a step does: a run
+# resumed from log_dir may change them
+RUN_CONTROLS = ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
+                "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures")
 
 
 class DLPOTeleprompter(Teleprompter):
@@ -38,9 +49,14 @@ class DLPOTeleprompter(Teleprompter):
     rewrites on ``valset``. The best validated program is returned.
 
     Args:
-        metric: ``metric(example, prediction, trace=None)`` returning a bool, a float in [0, 1], or
-            ``dspy.Prediction(score=..., feedback=...)`` (feedback text reaches the critique).
+        metric: ``metric(example, prediction, trace=None)`` returning a bool, a real number in [0, 1]
+            (numpy and Decimal too), or ``dspy.Prediction(score=..., feedback=...)`` (feedback text
+            reaches the critique). Called with ``trace=None`` as ``dspy.Evaluate`` calls it (GEPA-style
+            5-argument metrics get ``pred_name=None, pred_trace=None``). A score outside [0, 1] at
+            the baseline is an error. None (default): normalized exact match of the program's output
+            fields against the examples' labels (as ``dspy.evaluate.answer_exact_match``).
         prompt_model: the optimizer LM that writes critiques and rewrites; defaults to the task LM.
+        reflection_lm: GEPA's name for ``prompt_model`` (pass one of the two).
         auto: budget preset "light" | "medium" | "heavy" (~GEPA's presets); the default when no
             ``max_metric_calls`` or ``max_steps`` is given.
         max_metric_calls: budget in metric calls (one program run on one example, scored).
@@ -48,12 +64,22 @@ class DLPOTeleprompter(Teleprompter):
         patience: early stopping: end the run after this many consecutive steps without a new best
             validation score, returning the unspent budget; None (default) runs until the budget.
         batch_size: minibatch size (default 5, as in TextGrad/GEPA-scale minibatches).
-        num_threads: threads for evaluation.
+        reflection_minibatch_size: GEPA's name for ``batch_size``.
+        num_threads: threads for evaluation; None = ``dspy.settings.num_threads`` (as dspy.Evaluate).
         seed: seed of minibatches, dropout and annealing draws (same seed + deterministic LMs
-            = identical trial logs).
+            = identical trial logs); None = 0, so a run is reproducible and resumable by default.
         log_dir: if set, the run is checkpointed there after every step and resumed from it;
             a ``STOP`` file there ends the run at the next step.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (it moves with every rollout).
+        track_stats: accepted for MIPROv2/GEPA scripts: DLPO always attaches ``detailed_results``.
+        use_mlflow: log the run to MLflow (opens a run when none is active); automatic under
+            ``mlflow.dspy.autolog(log_compiles=True)``. See :mod:`dspy_dlpo.tracking`.
+        max_optimizer_tokens: stop once the optimizer LM has used this many tokens (in + out).
+        max_cost_usd: stop once the run costs this much (task + optimizer LM, litellm's prices).
+        timeout_seconds: stop at the first step boundary after this much wall-clock time.
+        stopper: a callable ``state -> bool`` (or a list of them) checked after the baseline and
+            every step; True stops the run. All stops return the best program validated so far,
+            with ``detailed_results.stop_reason`` saying which condition ended the run.
         learning_rate: TLR, max sentence edits per step (int, schedule, TextualLearningRate or False).
         lr_decay: TLRD, True (exponential 0.85/step), "exponential" | "linear" | "cosine" | "step",
             any ``step -> value`` schedule, or False (constant rate).
@@ -67,7 +93,7 @@ class DLPOTeleprompter(Teleprompter):
             (``max_words`` for a hard cap), or False.
         strategies: extra user strategies (subclasses of ``dspy_dlpo.Strategy``).
         rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
-        num_candidates: rewrites proposed per step (default 1). Each is scored on the step's minibatch
+        candidates_per_step: rewrites proposed per step (default 1). Each is scored on the step's minibatch
             (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
             a remedy for optimizer LMs that often return no-ops. Measured in ``benchmarks/README.md``.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
@@ -79,107 +105,153 @@ class DLPOTeleprompter(Teleprompter):
             reasoning before the question and the answer. The default shows every BBH and GSM8K
             question whole and keeps a minibatch of 5 within ~10,000 characters (~2,700 tokens),
             which fits a 4,096-token context with the template and the reply.
-        callbacks: extra observers (``dspy_dlpo.Callback`` instances).
+        callbacks: observers of the run (``dspy_dlpo.Callback`` instances), checked here.
         max_consecutive_failures: end the run after this many consecutive failed steps (every
             rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
             burning the budget; None never stops for this reason. Default 5.
+        **peer_options: other MIPROv2/GEPA keywords: accepted when DLPO already behaves as they ask,
+            otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
+
+    The returned program carries ``score`` (validation %), ``candidate_programs``, ``trial_logs``,
+    ``detailed_results`` (a :class:`~dspy_dlpo.DLPOResults`), and MIPROv2's ``total_calls`` (metric
+    calls) and ``prompt_model_total_calls`` (optimizer-LM calls). With ``log_dir`` every validated
+    candidate and the best program are saved there as DSPy JSON (``dspy_dlpo.load_best``).
     """
 
-    def __init__(self, metric: Callable, *, prompt_model: dspy.BaseLM | None = None, auto: str | None = None,
+    def __init__(self, metric: Callable | None = None, *, prompt_model: dspy.BaseLM | None = None,
+                 reflection_lm: dspy.BaseLM | None = None, auto: str | None = None,
                  max_metric_calls: int | None = None, max_steps: int | None = None,
-                 patience: int | None = None, batch_size: int = 5,
-                 num_threads: int = 1, seed: int = 0, log_dir: str | Path | None = None, progress: bool = True,
+                 patience: int | None = None, batch_size: int = 5, reflection_minibatch_size: int | None = None,
+                 num_threads: int | None = 1, seed: int | None = 0, log_dir: str | Path | None = None,
+                 progress: bool = True, track_stats: bool = True, use_mlflow: bool = False,
+                 max_optimizer_tokens: int | None = None, max_cost_usd: float | None = None,
+                 timeout_seconds: float | None = None, stopper: Any = None,
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
-                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, num_candidates: int = 1,
+                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int = 1,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
-                 callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5) -> None:
+                 callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
+                 **peer_options: Any) -> None:
         super().__init__()
-        check_metric(metric)
-        check_lm("prompt_model", prompt_model)
+        check_peer_keywords("DLPOTeleprompter", peer_options)
+        if metric is not None:
+            check_metric(metric)
+        self.metric = metric
+        self.prompt_model = alias("prompt_model", prompt_model, "reflection_lm", reflection_lm)
+        check_lm("prompt_model", self.prompt_model)
         if auto is not None and auto not in AUTO_PRESETS:
             raise ValueError(f"auto must be one of {AUTO_PRESETS} or None, got {auto!r}")
         if auto is not None and max_metric_calls is not None:
             raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
-        self.metric, self.prompt_model, self.auto = metric, prompt_model, auto
+        self.auto = auto
         self.max_metric_calls = positive_int("max_metric_calls", max_metric_calls, allow_none=True)
         self.max_steps = positive_int("max_steps", max_steps, allow_none=True)
         self.patience = positive_int("patience", patience, allow_none=True)
-        self.batch_size = positive_int("batch_size", batch_size)
-        self.num_threads = positive_int("num_threads", num_threads)
-        self.seed = positive_int("seed", seed, minimum=0)
+        self.batch_size = positive_int("batch_size", alias("batch_size", batch_size, "reflection_minibatch_size",
+                                                           reflection_minibatch_size, default=5))
+        self.num_threads = positive_int("num_threads", num_threads, allow_none=True)
+        self.seed = 0 if seed is None else positive_int("seed", seed, minimum=0)
         self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
-        self.num_candidates = positive_int("num_candidates", num_candidates)
-        if not isinstance(append_on_no_op, bool):
-            raise TypeError(f"append_on_no_op must be True or False, got {append_on_no_op!r}")
-        self.append_on_no_op = append_on_no_op
+        self.candidates_per_step = positive_int("candidates_per_step", candidates_per_step)
+        self.append_on_no_op = check_bool("append_on_no_op", append_on_no_op)
         self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
         self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
                                                      allow_none=True)
+        self.track_stats, self.use_mlflow = check_bool("track_stats", track_stats), check_bool("use_mlflow", use_mlflow)
+        if self.use_mlflow:
+            require_mlflow()
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path (str or os.PathLike) or None, got {type(log_dir).__name__} "
                             f"{log_dir!r}")
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        if not isinstance(progress, bool):
-            raise TypeError(f"progress must be True or False, got {progress!r}")
-        self.progress = progress
+        self.progress = check_bool("progress", progress)
+        self.max_optimizer_tokens = positive_int("max_optimizer_tokens", max_optimizer_tokens, allow_none=True)
+        self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd)
+        self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds)
+        self.stoppers = check_stoppers(stopper)
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
                                            feedback_dropout=feedback_dropout, annealing=annealing,
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
-        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence) or not all(
-                isinstance(cb, Callback) for cb in callbacks):
-            raise TypeError(f"callbacks must be a list of dspy_dlpo.Callback instances, got {callbacks!r:.80}")
-        self.callbacks = list(callbacks)
+        self.callbacks = check_callbacks(callbacks)
 
     def get_params(self) -> dict[str, Any]:
         """JSON-friendly configuration of this optimizer."""
-        return {"metric": getattr(self.metric, "__name__", repr(self.metric)),
+        return {"metric": metric_name(self.metric) if self.metric is not None else "exact match (default)",
                 "prompt_model": getattr(self.prompt_model, "model", None), "auto": self.auto,
                 "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
-                "num_candidates": self.num_candidates, "append_on_no_op": self.append_on_no_op,
+                "candidates_per_step": self.candidates_per_step, "append_on_no_op": self.append_on_no_op,
                 "max_loss_chars": self.max_loss_chars, "max_consecutive_failures": self.max_consecutive_failures,
+                "max_optimizer_tokens": self.max_optimizer_tokens,
+                "max_cost_usd": self.max_cost_usd, "timeout_seconds": self.timeout_seconds,
                 "strategies": [s.get_config() for s in self.strategies]}
 
-    def compile(self, student: dspy.Module, *, trainset: list[dspy.Example], teacher: dspy.Module | None = None,
-                valset: list[dspy.Example] | None = None) -> dspy.Module:
-        """Optimize the instructions of ``student`` (left untouched) and return the best program."""
+    def compile(self, student: dspy.Module, trainset: list[dspy.Example] | None = None, *,
+                teacher: dspy.Module | None = None, valset: list[dspy.Example] | None = None,
+                requires_permission_to_run: bool | None = None, **peer_options: Any) -> dspy.Module:
+        """Optimize the instructions of ``student`` (left untouched) and return the best program.
+
+        ``trainset`` may be passed positionally or by keyword; without ``valset`` half of it is held
+        out for validation. ``teacher`` and ``requires_permission_to_run`` (MIPROv2's) are accepted
+        and ignored; other MIPROv2 compile keywords are answered with their DLPO equivalent.
+        """
+        check_peer_keywords("compile", peer_options)
         if not isinstance(student, dspy.Module):
             raise TypeError(f"student must be a dspy.Module, got {type(student).__name__}")
+        if trainset is None:
+            raise TypeError("compile() needs a trainset: compile(program, trainset) or compile(program, trainset=...)")
         if teacher is not None:
-            logger.info("DLPO does not use a teacher program; ignoring it")
+            logger.warning("DLPO does not use a teacher program: teacher=%s is ignored", type(teacher).__name__)
         program = student.deepcopy()
         params = get_params(program)
         if not params:
             raise ValueError(f"the program {type(student).__name__} has no (unfrozen) predictors to optimize")
         train, val = prepare_data(trainset, valset, self.seed)
+        check_inputs(program, {"trainset": train, "valset": val})
+        metric = self.metric if self.metric is not None else default_metric(program, train + val)
+        batch = min(self.batch_size, len(train))
         budget = resolve_budget(auto=self.auto, max_metric_calls=self.max_metric_calls, max_steps=self.max_steps,
-                                num_params=len(params), batch_size=min(self.batch_size, len(train)),
-                                val_size=len(val), candidates=self.num_candidates)
-        client = OptimizerClient(self._optimizer_lm(program), UsageMeter())
+                                num_params=len(params), batch_size=batch, val_size=len(val),
+                                candidates=self.candidates_per_step)
+        logger.info("%s", projection(budget, batch_size=batch, val_size=len(val), num_params=len(params),
+                                     max_steps=self.max_steps, rewrite_attempts=self.rewrite_attempts,
+                                     candidates=self.candidates_per_step))
+        client = OptimizerClient(self._optimizer_lm(program), UsageMeter(outer=dspy.settings.usage_tracker))
         install_log_filter()  # loggers of modules imported since this one was
         for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():
             register_lm(lm)  # their keys are redacted from logs and error text
         identity = self._identity(params, train, val)
         with run_lock(self.log_dir):
-            return self._fit(program, params, identity, train, val, client, budget)
+            return self._fit(program, params, identity, metric, train, val, client, budget)
 
-    def _fit(self, program: dspy.Module, params: dict[str, str], identity: dict[str, Any], train: list,
-             val: list, client: OptimizerClient, budget: int) -> dspy.Module:
-        state = self._initial_state(params, identity)
-        config = TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
-                               patience=self.patience,
-                               num_threads=self.num_threads, seed=self.seed, rewrite_attempts=self.rewrite_attempts,
-                               num_candidates=self.num_candidates, append_on_no_op=self.append_on_no_op,
-                               max_loss_chars=self.max_loss_chars, log_dir=self.log_dir,
-                               max_consecutive_failures=self.max_consecutive_failures)
-        callbacks = [StepLogger(), *([ProgressBar()] if self.progress else []), *self.callbacks]
-        trainer = Trainer(program=program, metric=self.metric, trainset=train, valset=val, client=client,
-                          strategies=self.strategies, config=config, state=state, identity=identity,
-                          callbacks=callbacks)
-        return self._result(program, trainer.fit(), budget)
+    def _fit(self, program: dspy.Module, params: dict[str, str], identity: dict[str, Any], metric: Callable,
+             train: list, val: list, client: OptimizerClient, budget: int) -> dspy.Module:
+        callbacks = self._run_callbacks()
+        trainer = Trainer(program=program, metric=metric, trainset=train, valset=val, client=client,
+                          strategies=self.strategies, config=self._config(budget),
+                          state=self._initial_state(params, identity), identity=identity, callbacks=callbacks)
+        best = self._result(program, trainer.fit(), budget)
+        for cb in callbacks:
+            cb.on_result(best)
+        return best
+
+    def _config(self, budget: int) -> TrainerConfig:
+        threads = self.num_threads if self.num_threads is not None else int(dspy.settings.num_threads or 1)
+        stops = build_conditions(max_optimizer_tokens=self.max_optimizer_tokens, max_cost_usd=self.max_cost_usd,
+                                 timeout_seconds=self.timeout_seconds, stoppers=self.stoppers)
+        return TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
+                             patience=self.patience, num_threads=threads, seed=self.seed,
+                             rewrite_attempts=self.rewrite_attempts, candidates_per_step=self.candidates_per_step,
+                             append_on_no_op=self.append_on_no_op, max_loss_chars=self.max_loss_chars,
+                             log_dir=self.log_dir, max_consecutive_failures=self.max_consecutive_failures,
+                             stop_conditions=stops)
+
+    def _run_callbacks(self) -> list[Callback]:
+        tracker = mlflow_tracker(self, forced=self.use_mlflow)
+        return [StepLogger(), *([ProgressBar()] if self.progress else []), *([tracker] if tracker else []),
+                *self.callbacks]
 
     def _optimizer_lm(self, program: dspy.Module) -> dspy.BaseLM:
         for name, pred in program.named_predictors():
@@ -199,11 +271,7 @@ class DLPOTeleprompter(Teleprompter):
         return [optimizer_lm, dspy.settings.lm, *(getattr(p, "lm", None) for _, p in program.named_predictors())]
 
     def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
-        """What a resumable checkpoint must match: predictors, data, and the configuration itself
-        (stable across processes; options that only end or pace a run may change on resume)."""
-        config = {k: v for k, v in self.get_params().items()
-                  if k not in ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
-                               "max_consecutive_failures")}
+        config = {k: v for k, v in self.get_params().items() if k not in RUN_CONTROLS}
         config["metric"] = describe_callable(self.metric)
         return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
                 "trainset": fingerprint([example_key(e) for e in train]),
@@ -225,8 +293,12 @@ class DLPOTeleprompter(Teleprompter):
         best.candidate_programs = [{"score": c["score"], "step": c["step"], "instructions": dict(c["params"]),
                                     "program": with_params(program, c["params"])} for c in candidates]
         best.trial_logs = list(state.history)
-        best.detailed_results = {"budget": budget, "spend": state.spend.to_json(), "faults": dict(state.faults),
-                                 "stop_reason": state.stop_reason, "error": state.error, "steps": state.step,
-                                 "best_step": state.best_step,
-                                 "initial_score": next((c["score"] for c in state.candidates if c["step"] == -1), None)}
+        best.detailed_results = build_results(state, budget, self.log_dir)
+        best.total_calls = state.spend.metric_calls               # MIPROv2's names
+        best.prompt_model_total_calls = state.spend.optimizer_calls
+        if self.log_dir is not None:
+            try:
+                save_programs(program, best.detailed_results, self.log_dir)
+            except OSError as exc:  # the run's result is returned even when log_dir stopped taking writes
+                logger.error("could not save the programs in %s: %s", self.log_dir, exc)
         return best

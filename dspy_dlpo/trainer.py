@@ -25,6 +25,7 @@ from .autograd.update_prompt import pick_failures
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
+from .contract import check_baseline_scores
 from .program import Rollout, RunCounter, describe_role, run_batch, with_params
 from .health import describe_error, failure_summary, step_failure, trailing_failures
 from .state import RunState
@@ -44,11 +45,12 @@ class TrainerConfig:
     seed: int
     patience: int | None = None
     rewrite_attempts: int = 3
-    num_candidates: int = 1
+    candidates_per_step: int = 1
     append_on_no_op: bool = False
     max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS
     log_dir: Path | None = None
     max_consecutive_failures: int | None = 5
+    stop_conditions: Sequence[Callable[[RunState], str | None]] = ()
 
 
 def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
@@ -73,7 +75,7 @@ class Trainer:
         self.client, self.strategies, self.config = client, strategies, config
         self.state, self.identity, self.callbacks = state, identity, list(callbacks)
         self.names = list(state.params)
-        self.task_meter = UsageMeter()
+        self.task_meter = UsageMeter(outer=dspy.settings.usage_tracker)  # dspy.track_usage() sees the run
         self._restore_meters()
         acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
         if len(acceptors) > 1:
@@ -87,16 +89,19 @@ class Trainer:
         """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
         program = with_params(self.program, params)
         counter = RunCounter()  # counts what is run: a straggler resubmitted by the executor runs twice
+
+        def progress() -> None:  # per rollout, so a long validation moves the progress bar
+            for cb in self.callbacks:
+                cb.on_metric_calls(1)
+
         with dspy.context(usage_tracker=self.task_meter):
-            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter)
+            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter, on_rollout=progress)
         self.state.spend.metric_calls += counter.runs
         for r in rollouts:
             kind = None if r.error is None else ("metric_error" if r.error.startswith("metric error") else
                                                  "parse_error" if r.error == "AdapterParseError" else "program_error")
             if kind:
                 self.state.count_fault(kind)
-        for cb in self.callbacks:
-            cb.on_metric_calls(counter.runs)
         return rollouts
 
     def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]:
@@ -131,7 +136,7 @@ class Trainer:
     def stop_reason(self) -> str | None:
         remaining = self.config.max_metric_calls - self.state.spend.metric_calls
         if remaining < step_cost(min(self.config.batch_size, len(self.trainset)), len(self.valset),
-                                 self.config.num_candidates):
+                                 self.config.candidates_per_step):
             return "budget"
         if self.config.max_steps is not None and self.state.step >= self.config.max_steps:
             return "max_steps"
@@ -144,7 +149,7 @@ class Trainer:
             return "consecutive failures"
         if stop_requested(self.config.log_dir):
             return "stop file"
-        return None
+        return next((r for r in (c(self.state) for c in self.config.stop_conditions) if r), None)
 
     def fit(self) -> RunState:
         """Run steps until a stop condition; returns the final state (best program inside).
@@ -206,6 +211,7 @@ class Trainer:
     def _baseline(self) -> None:
         score, rollouts = self.validate(self.state.params, step=-1)
         self.state.current_score = score
+        check_baseline_scores(self.metric, rollouts)
         metric_errors = [r.error for r in rollouts if r.error and r.error.startswith("metric error")]
         if rollouts and len(metric_errors) == len(rollouts):
             name = getattr(self.metric, "__name__", repr(self.metric))
@@ -224,9 +230,10 @@ class Trainer:
         """Set the task and optimizer meters to the spend recorded in the state (init, resume, rollback)."""
         spend = self.state.spend
         self.task_meter.restore({"calls": spend.task_lm_calls, "input_tokens": spend.task_input_tokens,
-                                 "output_tokens": spend.task_output_tokens})
+                                 "output_tokens": spend.task_output_tokens, "cost_usd": spend.task_cost_usd})
         self.client.meter.restore({"calls": 0, "input_tokens": spend.optimizer_input_tokens,
-                                   "output_tokens": spend.optimizer_output_tokens})
+                                   "output_tokens": spend.optimizer_output_tokens,
+                                   "cost_usd": spend.optimizer_cost_usd})
         self.client.calls, self.client.errors = spend.optimizer_calls, self.state.faults
 
     def _rollback(self) -> None:
@@ -242,6 +249,7 @@ class Trainer:
             task["calls"], task["input_tokens"], task["output_tokens"])
         spend.optimizer_calls = self.client.calls
         spend.optimizer_input_tokens, spend.optimizer_output_tokens = opt["input_tokens"], opt["output_tokens"]
+        spend.task_cost_usd, spend.optimizer_cost_usd = task["cost_usd"], opt["cost_usd"]
         self._snapshot = self.state.to_json()
         if self.config.log_dir is not None:
             save_state(self.config.log_dir, self.identity, self._snapshot)
@@ -320,10 +328,10 @@ class Trainer:
         self._accept_or_reject(ctx, record, pairs, usable)
 
     def _propose(self, ctx: StepContext, role: str, failures: list[str]) -> list[Update]:
-        """``num_candidates`` rewrites; every candidate after the first is sampled (its own rollout ids),
+        """``candidates_per_step`` rewrites; every candidate after the first is sampled (its own rollout ids),
         so that it is not the first one served again from the cache."""
         updates = []
-        for j in range(self.config.num_candidates):
+        for j in range(self.config.candidates_per_step):
             keys = ("rollout",) if j == 0 else ("rollout", j)
             base = derived_rng(self.config.seed, ctx.step, ctx.param, *keys).randrange(1, 10**9)
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,

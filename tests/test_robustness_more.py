@@ -72,7 +72,7 @@ def test_configured_keys_of_any_format_are_redacted_wherever_error_text_goes(tmp
     with caplog.at_level(logging.DEBUG):
         result = compile_with(function_lm(optimizer, name="o"), task=task, log_dir=tmp_path, batch_size=8)
     kept = [caplog.text, (tmp_path / STATE_FILE).read_text(), json.dumps(result.trial_logs),
-            json.dumps(result.detailed_results), *opt.prompts]
+            json.dumps(result.detailed_results.to_dict()), *opt.prompts]
     assert any("[REDACTED]" in text for text in opt.prompts)          # the error reached the gradient, masked
     assert "[REDACTED]" in kept[1]
     for value in SECRETS.values():
@@ -284,8 +284,8 @@ def test_lone_surrogates_in_examples_and_task_outputs_are_repaired(caplog):
     ({"dropout": float("nan")}, ValueError, "dropout must be a finite number, got nan"),
     ({"feedback_dropout": float("nan")}, ValueError, "feedback_dropout must be a finite number, got nan"),
     ({"log_dir": 5}, TypeError, "log_dir must be a path .* got int 5"),
-    ({"callbacks": "abc"}, TypeError, "callbacks must be a list of dspy_dlpo.Callback instances, got 'abc'"),
-    ({"callbacks": [object()]}, TypeError, "callbacks must be a list of dspy_dlpo.Callback instances"),
+    ({"callbacks": "abc"}, TypeError, "callbacks must be a list of dspy_dlpo.Callback, got str .abc."),
+    ({"callbacks": [object()]}, TypeError, "callbacks must be dspy_dlpo.Callback instances, got object"),
     ({"progress": "no"}, TypeError, "progress must be True or False, got 'no'"),
     ({"lr_decay": lambda step: "fast"}, ValueError, "lr_decay schedule must return a finite number > 0.*'fast'"),
     ({"lr_decay": lambda step: None}, ValueError, "lr_decay schedule must return .* got NoneType None"),

@@ -111,7 +111,7 @@ def test_several_candidates_are_sampled_scored_and_the_best_kept():
     data = reverse_examples()
     with dspy.context(lm=reverse_task_lm()):
         result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=1, batch_size=4,
-                                  num_candidates=2, progress=False, **OFF).compile(
+                                  candidates_per_step=2, progress=False, **OFF).compile(
             dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])
     first = result.trial_logs[0]
     assert [p["instruction"] for p in first["proposals"]] == ["Variant.", MAGIC]
@@ -129,14 +129,14 @@ def test_a_second_candidate_is_sampled_not_served_from_the_cache():
     assert seen[0][1] in (None, 0.0) and seen[1][1] == 0.8
 
 
-def test_num_candidates_is_validated_and_priced_into_the_budget():
-    with pytest.raises(ValueError, match="num_candidates must be an int >= 1, got 0"):
-        DLPOTeleprompter(exact_metric, num_candidates=0)
+def test_candidates_per_step_is_validated_and_priced_into_the_budget():
+    with pytest.raises(ValueError, match="candidates_per_step must be an int >= 1, got 0"):
+        DLPOTeleprompter(exact_metric, candidates_per_step=0)
     data = reverse_examples()
     with dspy.context(lm=reverse_task_lm()):
         with pytest.raises(ValueError, match="3 x batch_size 4"):
             DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer().lm(), max_metric_calls=27,
-                             batch_size=4, num_candidates=2, progress=False).compile(
+                             batch_size=4, candidates_per_step=2, progress=False).compile(
                 dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])
 
 
