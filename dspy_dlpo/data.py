@@ -1,4 +1,4 @@
-"""Validation of training data and the automatic train/validation split."""
+"""Training data: validation, the automatic train/validation split, and minibatches."""
 
 from __future__ import annotations
 
@@ -13,6 +13,25 @@ from .sanitize import is_valid, valid_data
 from .strategies.base import derived_rng
 
 logger = logging.getLogger(__name__)
+
+
+def minibatch(n: int, batch_size: int, *, seed: int, step: int) -> list[int]:
+    """Indices of the minibatch of ``step`` over ``n`` training examples.
+
+    Each epoch is a permutation derived from ``seed``, cut into ``ceil(n / size)`` batches
+    (``size = min(batch_size, n)``); the last batch of an epoch is padded with other examples of
+    that epoch, so a batch never holds one example twice and every example is seen once per epoch.
+    Stateless: the same ``(n, batch_size, seed, step)`` always gives the same batch (exact resume).
+    """
+    size = min(batch_size, n)
+    epoch, slot = divmod(step, -(-n // size))
+    order = list(range(n))
+    derived_rng(seed, "epoch", epoch).shuffle(order)
+    picked = order[slot * size:(slot + 1) * size]
+    if len(picked) < size:
+        rest = [i for i in order if i not in picked]
+        picked += derived_rng(seed, "pad", epoch).sample(rest, size - len(picked))
+    return picked
 
 
 def check_examples(name: str, examples: Any, *, minimum: int) -> list[dspy.Example]:

@@ -20,16 +20,18 @@ from .autograd.backward import compute_gradient
 from .autograd.client import OptimizerClient
 from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, loss_text
 from .autograd.step import Update, propose_update
-from .autograd.text import normalize, split_sentences, word_count
+from .acceptance import decide, distinct
+from .autograd.text import split_sentences, word_count
 from .autograd.update_prompt import pick_failures
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
 from .contract import check_baseline_scores
+from .data import minibatch
 from .program import Rollout, RunCounter, describe_role, run_batch, with_params
 from .health import describe_error, failure_summary, step_failure, trailing_failures
 from .state import RunState
-from .strategies.base import Decision, StepContext, Strategy, derived_rng, greedy_accept
+from .strategies.base import StepContext, Strategy, derived_rng
 
 logger = logging.getLogger(__name__)
 
@@ -118,19 +120,9 @@ class Trainer:
         return score, rollouts
 
     def batch(self, step: int) -> list[tuple[int, dspy.Example]]:
-        """Minibatch of ``step``: each epoch is a permutation derived from the seed, cut into
-        ``ceil(n / size)`` batches; the last batch of an epoch is padded with examples of that epoch
-        not already in it, so a batch never holds one example twice."""
-        n, size = len(self.trainset), min(self.config.batch_size, len(self.trainset))
-        per_epoch = -(-n // size)
-        epoch, slot = divmod(step, per_epoch)
-        order = list(range(n))
-        derived_rng(self.config.seed, "epoch", epoch).shuffle(order)
-        picked = order[slot * size:(slot + 1) * size]
-        if len(picked) < size:
-            rest = [i for i in order if i not in picked]
-            picked += derived_rng(self.config.seed, "pad", epoch).sample(rest, size - len(picked))
-        return [(i, self.trainset[i]) for i in picked]
+        """Minibatch of ``step`` (:func:`~dspy_dlpo.data.minibatch`): no example twice in one batch."""
+        indices = minibatch(len(self.trainset), self.config.batch_size, seed=self.config.seed, step=step)
+        return [(i, self.trainset[i]) for i in indices]
 
     # -- the loop -------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
@@ -319,7 +311,7 @@ class Trainer:
         if len(updates) > 1:
             record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
                                    for u in updates]
-        usable = _distinct([u for u in updates if u.instruction is not None])
+        usable = distinct([u for u in updates if u.instruction is not None])
         if not usable:
             last = updates[-1]
             self.state.count_fault(f"update_{last.reason}")
@@ -350,23 +342,12 @@ class Trainer:
             scored.append((update, after, 100.0 * (_mean(after) - _mean(ctx.rollouts)), penalty))
         return scored
 
-    def _decide(self, ctx: StepContext, score_delta: float, penalty: float) -> Decision:
-        """Acceptance on the task score first: a gain is accepted when it outweighs the length penalty,
-        a tie when the candidate is not longer (regularization breaks ties), a drop only by annealing."""
-        if score_delta > 0:
-            return greedy_accept(score_delta - penalty)
-        if score_delta == 0:
-            if penalty > 0:
-                return Decision(False, f"tie on the minibatch, but longer (penalty {penalty:.2f} points)")
-            return Decision(True, "tie on the minibatch" + (f", shorter (penalty {penalty:.2f})" if penalty else ""))
-        return self.acceptor.accept(ctx, score_delta) if self.acceptor else greedy_accept(score_delta)
-
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
                           updates: list[Update]) -> None:
         scored = self._score_candidates(ctx, pairs, updates)
         update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], -word_count(c[0].instruction)))
         candidate = update.instruction
-        decision = self._decide(ctx, score_delta, penalty)
+        decision = decide(self.acceptor, ctx, score_delta, penalty)
         record.update(instruction_after=candidate, batch_score_after=_mean(after), delta=score_delta - penalty,
                       score_delta=score_delta, penalty=penalty, accepted=decision.accepted,
                       outcome="accepted" if decision.accepted else "rejected", reason=decision.reason,
@@ -407,15 +388,3 @@ def _shown_summary(shown: dict[str, Any] | None) -> dict[str, Any] | None:
     if not shown:
         return None
     return {k: v for k, v in shown.items() if k != "rules"}
-
-
-def _distinct(updates: list[Update]) -> list[Update]:
-    """Updates with distinct instructions (whitespace and case ignored), first kept."""
-    seen: set[str] = set()
-    out = []
-    for update in updates:
-        key = normalize(update.instruction or "")
-        if key not in seen:
-            seen.add(key)
-            out.append(update)
-    return out

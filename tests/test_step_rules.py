@@ -11,7 +11,8 @@ from dspy_dlpo.autograd.step import propose_update
 from dspy_dlpo.autograd.text import split_sentences
 from dspy_dlpo.strategies import TextualSimulatedAnnealing
 from dspy_dlpo.strategies.base import StepContext
-from dspy_dlpo.trainer import Trainer
+from dspy_dlpo.acceptance import decide
+from dspy_dlpo.data import minibatch
 from scripted import (MAGIC, ScriptedOptimizer, chat_reply, exact_metric, field_value, reverse_examples,
                       reverse_task_lm, system_text)
 from dspy_dlpo.lm.engine import function_lm
@@ -22,8 +23,7 @@ OFF = dict(learning_rate=False, lr_decay=False, dropout=False, annealing=False, 
 
 
 def batches(n: int, size: int, steps: int, seed: int = 0) -> list[list[int]]:
-    fake = SimpleNamespace(trainset=list(range(n)), config=SimpleNamespace(batch_size=size, seed=seed))
-    return [[i for i, _ in Trainer.batch(fake, step)] for step in range(steps)]
+    return [minibatch(n, size, seed=seed, step=step) for step in range(steps)]
 
 
 @pytest.mark.parametrize("n, size", [(7, 5), (20, 5), (6, 4), (3, 5), (11, 3)])
@@ -66,11 +66,11 @@ def test_annealing_rejects_bad_p0(value):
 
 def test_a_tie_that_is_longer_is_rejected_even_with_annealing():
     fake = SimpleNamespace(acceptor=TextualSimulatedAnnealing(0.99, max_drop=5))
-    assert Trainer._decide(fake, ctx(), 0.0, 0.5).accepted is False      # longer tie: regularization says no
-    assert Trainer._decide(fake, ctx(), 0.0, -0.5).accepted is True      # shorter tie
-    assert Trainer._decide(fake, ctx(), 20.0, 0.5).accepted is True      # a gain outweighs the penalty
-    assert Trainer._decide(fake, ctx(), 20.0, 25.0).accepted is False    # ... unless it is tiny
-    drop = Trainer._decide(fake, ctx(), -20.0, -3.0)                     # the penalty plays no part in a drop
+    assert decide(fake.acceptor, ctx(), 0.0, 0.5).accepted is False      # longer tie: regularization says no
+    assert decide(fake.acceptor, ctx(), 0.0, -0.5).accepted is True      # shorter tie
+    assert decide(fake.acceptor, ctx(), 20.0, 0.5).accepted is True      # a gain outweighs the penalty
+    assert decide(fake.acceptor, ctx(), 20.0, 25.0).accepted is False    # ... unless it is tiny
+    drop = decide(fake.acceptor, ctx(), -20.0, -3.0)                     # the penalty plays no part in a drop
     assert drop.probability == pytest.approx(0.99)
 
 
