@@ -115,22 +115,26 @@ STRATEGIES = [
     new_code_cell('drop = TextualDropout(0.25)\nc = ctx(INSTR, step=3)\n'
                   'print(drop.directives(c)[0])\nprint("check of a rewrite that drops them:", '
                   'drop.check(c, "Pick an option."))'),
-    new_markdown_cell("## 4. Simulated annealing\nA worse candidate is accepted with probability "
-                      "exp(delta / T), T = 8 x 0.85^step; drops beyond 30 points are always rejected."),
-    new_code_cell('sa = TextualSimulatedAnnealing()\n'
-                  'for delta in (-5, -10, -20, -25):\n'
-                  '    plt.plot(steps, [sa.probability(delta, s) for s in steps], marker=".", label=f"delta {delta}")\n'
-                  'plt.xlabel("step"); plt.ylabel("acceptance probability"); plt.legend(); plt.show()'),
-    new_markdown_cell("## 5. Momentum\nThe last critiques of the same instruction are shown with decaying "
-                      "weights: a recurring complaint means earlier edits were too weak."),
+    new_markdown_cell("## 4. Simulated annealing\nA candidate that solves one minibatch example fewer is "
+                      "accepted with probability p0 (default 0.3) at step 0; the temperature decays by 0.85 per "
+                      "step, and larger drops are always rejected. Ties are regularization's to decide."),
+    new_code_cell('for p0 in (0.1, 0.3, 0.5):\n'
+                  '    sa = TextualSimulatedAnnealing(p0)\n'
+                  '    plt.plot(steps, [sa.probability(-1, s) for s in steps], marker=".", label=f"p0 {p0}")\n'
+                  'plt.xlabel("step"); plt.ylabel("p(accept a one-example drop)"); plt.legend(); plt.show()'),
+    new_markdown_cell("## 5. Momentum\nThe last critiques of the same instruction are shown as data, newest "
+                      "first and older ones shorter, with one rule: a recurring complaint means earlier edits "
+                      "were too weak."),
     new_code_cell('history = [{"param": "predict", "gradient": g} for g in ["The answer repeats the option text.", '
                   '"The order of the objects is wrong.", "The answer repeats the option text."]]\n'
-                  'print(TextualMomentum().directives(ctx(INSTR, history=history))[0])'),
-    new_markdown_cell("## 6. Contrastive learning\nBetter and worse validated instructions (with scores) and a "
-                      "better vs worse rollout of the batch."),
+                  'momentum = TextualMomentum()\n'
+                  'print(momentum.context(ctx(INSTR, history=history))[0].body)\n'
+                  'print("rule:", momentum.directives(ctx(INSTR, history=history))[0])'),
+    new_markdown_cell("## 6. Contrastive learning\nInstructions that validated better and worse than the "
+                      "current one (never the current one itself), and a better vs worse run on the same input."),
     new_code_cell('cands = [{"params": {"predict": "Answer with the option label, e.g. (A)."}, "score": 75.0}, '
                   '{"params": {"predict": "Answer the question."}, "score": 25.0}]\n'
-                  'print(TextualContrastiveLearning().directives(ctx(INSTR, candidates=cands))[0])'),
+                  'print(TextualContrastiveLearning().context(ctx(INSTR, candidates=cands))[0].body)'),
     new_markdown_cell("## 7. Regularization\nA length penalty in the acceptance score and a simplify rule."),
     new_code_cell('reg = TextualRegularization(0.02, max_words=40)\n'
                   'print(reg.directives(ctx(INSTR))[0])\nprint("penalty (points):", reg.penalty(INSTR))'),
