@@ -195,3 +195,18 @@ def test_benchmarks_pool_gives_each_role_its_own_server(server):
 def test_recorded_command_hides_api_keys():
     line = bench.redacted_argv(["run.py", "--api-key", "abc", "--optimizer-api-key=xyz", "--model", "m"])
     assert "abc" not in line and "xyz" not in line and "--model m" in line and line.count("[REDACTED]") == 2
+
+
+def test_slot_table_marks_runs_whose_instructions_differ():
+    from benchmarks import slots
+
+    run = {"threads": 2, "compile_s": 10.0, "output_tokens_per_s": 5.0, "eval_s": 1.0, "val_before": 0.0,
+           "val_after": 50.0, "test": 40.0, "steps": 2}
+    runs = slots.compare([{**run, "config": "inprocess", "instructions": {"self": "a"}},
+                          {**run, "config": "server-2", "instructions": {"self": "a"}},
+                          {**run, "config": "server-4", "instructions": {"self": "b"}}])
+    assert [r["same_instructions_as_first"] for r in runs] == [True, True, False]
+    lines = slots.table(runs).splitlines()
+    assert lines[2].startswith("| inprocess | 2 | 10 | 5.0 |") and lines[4].endswith("| no |")
+    with pytest.raises(SystemExit):
+        slots.parse_args(["--no-inprocess", "--slots"])
