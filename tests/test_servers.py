@@ -175,7 +175,7 @@ def _openai_lm(api_base: str, max_tokens: int) -> dspy.LM:
 
 def test_compile_against_two_real_servers(servers, tmp_path):
     from dspy_dlpo import DLPOTeleprompter
-    from dspy_dlpo.lm import optimizer_settings, preflight, task_settings
+    from dspy_dlpo.lm import LMSetupError, optimizer_settings, preflight, task_settings
     from dspy_dlpo.tasks import load_task
 
     task_server, optimizer_server = servers
@@ -185,6 +185,9 @@ def test_compile_against_two_real_servers(servers, tmp_path):
         roles = task_settings(task_lm.model, task_proxy.api_base, "local")
         preflight(task_lm, roles)  # what the CLI and benchmarks.run do first: GET /models + one tiny request
         preflight(prompt_lm, optimizer_settings(roles, prompt_lm.model, opt_proxy.api_base, "local"))
+        wrong = task_settings(f"openai/{MODEL}-typo", task_proxy.api_base, "local")
+        with pytest.raises(LMSetupError, match=rf"serves \['{MODEL}'\], not '{MODEL}-typo'"):
+            preflight(_openai_lm(task_proxy.api_base, 8).copy(model=wrong.model), wrong)  # llama-server's /models
         pings = (task_proxy.chat_requests, opt_proxy.chat_requests)
         assert pings == (1, 1)
         started = time.monotonic()
