@@ -2,6 +2,8 @@
 
 ``make_lm("local")`` runs the default embedded model (see :mod:`dspy_dlpo.lm.models`);
 ``make_lm("openai/x", api_base="http://host:8000/v1")`` talks to an OpenAI-compatible server.
+Per-role settings (task LM, optimizer LM) with keys from the environment are in :mod:`.roles`;
+:func:`preflight` checks that an LM answers before a run spends anything on it.
 """
 
 from __future__ import annotations
