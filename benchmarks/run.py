@@ -96,7 +96,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>' or a litellm model")
     p.add_argument("--optimizer-model", default=None,
                    help="optimizer LM (reflection_lm / prompt_model); default: the same as --model")
-    p.add_argument("--api-base", default=None)
+    p.add_argument("--api-base", default=None,
+                   help="OpenAI-compatible server of --model (vLLM, SGLang, llama-server), with --model openai/<name>")
+    p.add_argument("--api-key", default=None, help="key for --model (prefer $DSPY_DLPO_API_KEY or the provider's own)")
+    p.add_argument("--optimizer-api-base", default=None,
+                   help="server of the optimizer LM; --api-base is never inherited by --optimizer-model")
+    p.add_argument("--optimizer-api-key", default=None, help="key for the optimizer LM "
+                                                             "(prefer $DSPY_DLPO_OPTIMIZER_API_KEY)")
     p.add_argument("--threads", type=at_least(1), default=1)
     p.add_argument("--max-tokens", type=at_least(1), default=None,
                    help="task-LM max tokens; default 256 for math tasks, 160 for BBH, 100 for BBH as Predict")
@@ -181,46 +187,76 @@ def is_local(spec: str) -> bool:
     return spec == "local" or spec.startswith("local:") or spec.endswith(".gguf")
 
 
-def build_lm(spec: str, *, api_base: str | None, max_tokens: int, llm_threads: int | None = None) -> dspy.BaseLM:
-    """An LM from a spec ("local", "local:<name>" or a litellm model string), greedy decoding.
+def build_lm(spec: str, *, api_base: str | None, max_tokens: int, llm_threads: int | None = None,
+             api_key: str | None = None, role: str = "task") -> dspy.BaseLM:
+    """An LM from a spec ("local", "local:<name>" or a litellm model string) for ``role``, greedy decoding.
 
     ``llm_threads`` sets llama.cpp's thread count for embedded models: on a shared 2-core machine
     one thread is far faster than two when another process competes for the cores (llama.cpp's
     threads spin on a barrier and stall when one of them is descheduled).
     """
-    try:
-        from dspy_dlpo.lm import make_lm
-    except ImportError:  # older trees without make_lm: build the embedded model directly
-        make_lm = None
+    from dspy_dlpo.lm import RoleSettings, role_lm
+
     extra = {"n_threads": llm_threads} if (llm_threads and is_local(spec)) else {}
-    if make_lm is not None:
-        return make_lm(spec, api_base=api_base, max_tokens=max_tokens, temperature=0.0, **extra)
-    if spec == "local" or spec.startswith("local:"):
-        from dspy_dlpo.lm.llama import local_lm
-        name = spec.partition(":")[2]
-        return local_lm(name, max_tokens=max_tokens, **extra) if name else local_lm(max_tokens=max_tokens, **extra)
-    return dspy.LM(spec, api_base=api_base, max_tokens=max_tokens, temperature=0.0)
+    return role_lm(RoleSettings(role, spec, api_base, api_key), max_tokens=max_tokens, temperature=0.0, **extra)
+
+
+def redacted_args(argv: list[str]) -> list[str]:
+    """The arguments with the values of ``--*api-key`` flags hidden (the command is written into every cell)."""
+    out, hide = [], False
+    for arg in argv:
+        name, eq, _ = arg.partition("=")
+        out.append("[REDACTED]" if hide else f"{name}=[REDACTED]" if eq and name.endswith("api-key") else arg)
+        hide = not eq and arg.startswith("--") and arg.endswith("api-key")
+    return out
 
 
 class LMPool:
-    """Builds each distinct LM once (an embedded model is loaded once and shared by copies)."""
+    """Builds each role's LM once (an embedded model is loaded once and shared by copies).
+
+    The task role is ``--model``/``--api-base``/``--api-key``; the optimizer role is
+    ``--optimizer-model``/``--optimizer-api-base``/``--optimizer-api-key`` (see
+    :func:`dspy_dlpo.lm.optimizer_settings`: with none of them it is the task LM).
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from dspy_dlpo.lm import optimizer_settings, task_settings
+
         self.args = args
-        self._base: dict[str, dspy.BaseLM] = {}
+        self._base: dict[tuple[str | None, ...], dspy.BaseLM] = {}
+        self.task_role = task_settings(args.model, args.api_base, getattr(args, "api_key", None))
+        self.optimizer_role = optimizer_settings(self.task_role, args.optimizer_model,
+                                                 getattr(args, "optimizer_api_base", None),
+                                                 getattr(args, "optimizer_api_key", None))
+
+    def _lm(self, settings: Any) -> dspy.BaseLM:
+        key = (settings.model, settings.api_base, settings.api_key)
+        if key not in self._base:
+            logger.info("loading %s", settings.describe())
+            self._base[key] = build_lm(settings.model, api_base=settings.api_base, api_key=settings.api_key,
+                                       role=settings.role, max_tokens=self.args.optimizer_max_tokens,
+                                       llm_threads=self.args.llm_threads)
+        return self._base[key]
 
     def base(self, spec: str) -> dspy.BaseLM:
-        if spec not in self._base:
-            logger.info("loading LM %s", spec)
-            self._base[spec] = build_lm(spec, api_base=self.args.api_base, max_tokens=self.args.optimizer_max_tokens,
-                                        llm_threads=self.args.llm_threads)
-        return self._base[spec]
+        """The LM of the role whose model ``spec`` is (the optimizer's when both roles name it)."""
+        return self._lm(self.optimizer_role if spec == self.optimizer_spec() else self.task_role)
 
     def task_lm(self, task: str) -> dspy.BaseLM:
-        return self.base(self.args.model).copy(max_tokens=task_max_tokens(task, self.args.max_tokens))
+        return self._lm(self.task_role).copy(max_tokens=task_max_tokens(task, self.args.max_tokens))
 
     def optimizer_spec(self) -> str:
-        return self.args.optimizer_model or self.args.model
+        return self.optimizer_role.model
+
+    def preflight(self) -> None:
+        """Build both roles' LMs and send each one tiny request: a bad server, model name or key stops the
+        grid here, in one line naming the role and URL, instead of failing every cell."""
+        from dspy_dlpo.lm import preflight
+        from dspy_dlpo.lm.roles import same_lm
+
+        preflight(self.task_lm(self.args.tasks[0]), self.task_role)
+        if not same_lm(self.task_role, self.optimizer_role):
+            preflight(self.base(self.optimizer_spec()), self.optimizer_role)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +374,7 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
                               "config": cell_config(args, task.name, pool), "split_note": task.split_note,
                               "split_sizes": {"train": len(task.trainset), "val": len(task.valset),
                                               "test": len(task.testset)},
-                              "command": relative_command("benchmarks.run", args.argv, ROOT),
+                              "command": relative_command("benchmarks.run", redacted_args(args.argv), ROOT),
                               "machine": machine_info(),
                               "code_version": code_version(),
                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -425,6 +461,8 @@ def run_grid(args: argparse.Namespace, *, pool: LMPool | None = None,
     pool = pool or LMPool(args)
     check_recorded_settings(args, cells, pool)
     check_recorded_code(args, cells)
+    if not all(is_done(cell_path(args.results_dir, *cell), args.retry_errors) for cell in cells):
+        pool.preflight()  # a bad server, model name or key stops the grid here, not in every cell
     tasks: dict[str, Any] = {}
     written = []
     print(f"{len(cells)} cells: tasks {args.tasks}, optimizers {optimizers}, seeds {args.seeds}", flush=True)

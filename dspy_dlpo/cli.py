@@ -83,8 +83,15 @@ def _parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>', a .gguf path or a litellm "
                                                    "model string such as openai/gpt-4o-mini (default: local)")
-    p.add_argument("--optimizer-model", help="optimizer LM (prompt_model); default: the task LM")
-    p.add_argument("--api-base", help="OpenAI-compatible server for --model (llama.cpp, vLLM)")
+    p.add_argument("--api-base", help="OpenAI-compatible server of --model (vLLM, SGLang, llama-server): "
+                                      "http://host:8000/v1 with --model openai/<served name>")
+    p.add_argument("--api-key", help="key for --model (prefer the environment: $DSPY_DLPO_API_KEY, or the "
+                                     "provider's own such as $OPENAI_API_KEY)")
+    p.add_argument("--optimizer-model", help="optimizer LM (prompt_model), on its own: it never inherits "
+                                             "--api-base; default: the task LM")
+    p.add_argument("--optimizer-api-base", help="OpenAI-compatible server of the optimizer LM (with no "
+                                                "--optimizer-model: the task's model name there)")
+    p.add_argument("--optimizer-api-key", help="key for the optimizer LM (prefer $DSPY_DLPO_OPTIMIZER_API_KEY)")
     p.add_argument("--max-tokens", type=_number(), help="cap on generated tokens per call")
     p.add_argument("--threads", type=_number(), default=2, help="evaluation threads")
     p.add_argument("--seed", type=_number(int, 0), default=0)
@@ -137,9 +144,11 @@ def check_api_keys(args: argparse.Namespace) -> None:
     """A hosted model whose API key is not in the environment: a one-line error before anything runs."""
     from .lm import local_model_spec
 
-    specs = [("--model", args.model, args.api_base), ("--optimizer-model", args.optimizer_model, None)]
-    for flag, spec, api_base in specs:
-        if not spec or api_base or local_model_spec(spec) is not None:
+    specs = [("--model", args.model, args.api_base, args.api_key or os.environ.get("DSPY_DLPO_API_KEY")),
+             ("--optimizer-model", args.optimizer_model, args.optimizer_api_base,
+              args.optimizer_api_key or os.environ.get("DSPY_DLPO_OPTIMIZER_API_KEY"))]
+    for flag, spec, api_base, key in specs:
+        if not spec or api_base or key or local_model_spec(spec) is not None:
             continue
         import litellm
 
@@ -156,13 +165,20 @@ def _score(program: Any, devset: list, metric: Any, threads: int) -> float:
                                provide_traceback=False)(program).score)
 
 
-def _models(args: argparse.Namespace) -> tuple[Any, Any]:
-    from .lm import make_lm
+def _lms(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The task and optimizer LMs of the flags, each checked with one tiny request before any run."""
+    from .lm import optimizer_settings, preflight, role_lm, task_settings
+    from .lm.roles import same_lm
 
-    task_lm = make_lm(args.model, api_base=args.api_base, max_tokens=args.max_tokens)
+    task = task_settings(args.model, args.api_base, args.api_key)
+    opt = optimizer_settings(task, args.optimizer_model, args.optimizer_api_base, args.optimizer_api_key)
+    task_lm = role_lm(task, max_tokens=args.max_tokens)
     # critiques and rewrites need more room than task answers; a copy shares the loaded model
-    prompt_lm = make_lm(args.optimizer_model, max_tokens=OPTIMIZER_MAX_TOKENS) if args.optimizer_model \
-        else task_lm.copy(max_tokens=max(OPTIMIZER_MAX_TOKENS, args.max_tokens or 0))
+    prompt_lm = task_lm.copy(max_tokens=max(OPTIMIZER_MAX_TOKENS, args.max_tokens or 0)) if same_lm(task, opt) \
+        else role_lm(opt, max_tokens=OPTIMIZER_MAX_TOKENS)
+    preflight(task_lm, task)
+    if not same_lm(task, opt):
+        preflight(prompt_lm, opt)
     return task_lm, prompt_lm
 
 
@@ -172,6 +188,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     Everything that can be wrong with the arguments is found before the first LM call: the flags by
     argparse, the API keys, the optimizer options (a trial construction), the program, the data
     and the budget (``compile`` checks them before its baseline); the test set is scored after.
+    Each LM is checked with one tiny request (the preflight) before the run.
     """
     import dspy
 
@@ -185,7 +202,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
     if program is None:
         program = dspy.Predict("question -> answer") if args.module == "predict" else task.make_program()
-    task_lm, prompt_lm = _models(args)
+    task_lm, prompt_lm = _lms(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"task {task.name}: {len(task.trainset)} train / {len(task.valset)} val / {len(task.testset)} test "

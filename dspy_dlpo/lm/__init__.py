@@ -2,6 +2,8 @@
 
 ``make_lm("local")`` runs the default embedded model (see :mod:`dspy_dlpo.lm.models`);
 ``make_lm("openai/x", api_base="http://host:8000/v1")`` talks to an OpenAI-compatible server.
+Per-role settings (task LM, optimizer LM) with keys from the environment are in :mod:`.roles`;
+:func:`preflight` checks that an LM answers before a run spends anything on it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ _SERVERS: dict[tuple[Any, ...], Any] = {}  # running servers, shared by make_lm 
 _SERVERS_LOCK = threading.Lock()
 _LM_OPTIONS = ("max_tokens", "temperature", "cache")
 
-__all__ = ["make_lm", "stop_servers", "local_model_spec", "choose_backend", "ensure_model", "DEFAULT_MODEL", "REGISTRY",
+__all__ = ["make_lm", "stop_servers", "RoleSettings", "LMSetupError", "task_settings", "optimizer_settings",
+           "role_lm", "preflight", "local_model_spec", "choose_backend", "ensure_model", "DEFAULT_MODEL", "REGISTRY",
            "ModelError", "BACKENDS", "FunctionEngine", "function_lm", "make_response", "request_to_messages"]
 
 
@@ -144,6 +147,11 @@ def make_lm(spec: str, *, api_base: str | None = None, api_key: str | None = Non
             raise ValueError(f"backend={backend!r} applies only to local models, not to {spec!r}")
         return _remote_lm(spec, api_base, api_key, max_tokens, temperature, kwargs)
     if api_base is not None or api_key is not None:
-        raise ValueError(f"api_base/api_key do not apply to the embedded model {spec!r}; "
-                         "for a running server use 'openai/<name>' with api_base")
+        raise ValueError(f"api_base/api_key do not apply to {spec!r}: it names the embedded model run in this "
+                         "process; for a model on a server name it as the server does: "
+                         "make_lm('openai/<served name>', api_base=...)")
     return _local_lm(local, backend, max_tokens, temperature, kwargs)
+
+
+from .preflight import preflight  # noqa: E402 - these modules import make_lm lazily from this package
+from .roles import LMSetupError, RoleSettings, optimizer_settings, role_lm, task_settings  # noqa: E402
