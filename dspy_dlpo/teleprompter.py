@@ -95,10 +95,12 @@ class DLPOTeleprompter(Teleprompter):
         rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
         candidates_per_step: rewrites proposed per step (default 1). Each is scored on the step's minibatch
             (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
-            a remedy for optimizer LMs that often return no-ops. Measured in ``benchmarks/README.md``.
+            a remedy for optimizer LMs that often return no-ops. Measured as ``dlpo+k2`` in
+            ``benchmarks/results_fair``.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
-            for a whole rewrite. Off by default: measured in ``benchmarks/README.md``.
+            for a whole rewrite. Off by default: it gained nothing with the earlier step
+            (``benchmarks/HISTORY.md``).
         max_loss_chars: characters per example in the critique prompt (int >= 400, default 2000).
             Each example is shown whole (every input field, the expected answer, every output
             field, the feedback) while it fits; beyond it, fields are trimmed in the middle, the
