@@ -205,8 +205,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     task_lm, prompt_lm = _lms(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"task {task.name}: {len(task.trainset)} train / {len(task.valset)} val / {len(task.testset)} test "
-          f"({task.split_note})", flush=True)
+    # the split is logged by load_task (one line, not printed again here)
     started = time.time()
     with dspy.context(lm=task_lm):
         optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, log_dir=out / "checkpoint", **settings)
