@@ -24,6 +24,7 @@ from benchmarks.optimizers import (OptimizerSetup, capped_log, copro_plan, dlpo_
                                    run_optimizer)
 from benchmarks.proposals import distinct_count, dlpo_entries, summary
 from dspy_dlpo.lm.engine import function_lm
+from dspy_dlpo.program import score_with_metric
 
 
 @dataclass
@@ -218,6 +219,22 @@ def test_counting_metric_and_metered_lm() -> None:
     lm("hello")
     lm.copy(temperature=0.5)("again")
     assert lm_call_count(lm) == 2 and meter.calls == 2 and meter.input_tokens > 0
+
+
+def test_counting_metric_calls_and_normalizes_like_the_library() -> None:
+    seen: list[int] = []
+
+    def star(*args: Any) -> float:  # *args: the library passes (example, pred, trace), not GEPA's five
+        seen.append(len(args))
+        return 1.5
+
+    scored = CountingMetric(star, feedback=True)(None, None, None, "p", None)
+    assert seen == [3] and score_with_metric(star, None, None, None)[0] == scored.score == 1.0  # clipped
+    text = CountingMetric(lambda ex, pred: "0.5", feedback=True)(None, None)
+    assert (text.score, text.feedback) == score_with_metric(lambda ex, pred: "0.5", None, None, None)[:2]
+    assert text.feedback.startswith("The metric returned a non-number")
+    with pytest.raises(TypeError, match="positional argument"):
+        CountingMetric(lambda ex: 1.0)
 
 
 def test_budget_mapping_and_variants() -> None:
