@@ -26,6 +26,7 @@ from typing import Any
 import dspy
 
 from dspy_dlpo.budget import UsageMeter
+from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.program import call_metric, metric_arity, normalize_metric_result
 
 from .stats import bootstrap_ci, paired_diff_ci, seed_mean_per_example  # noqa: F401 (single-level, re-exported)
@@ -194,17 +195,8 @@ def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable,
 # --------------------------------------------------------------------------------------------
 # Programs
 # --------------------------------------------------------------------------------------------
-def instructions_of(program: dspy.Module) -> dict[str, str]:
-    """The instruction of every predictor, keyed by its stable name."""
-    return {name: pred.signature.instructions for name, pred in program.named_predictors()}
-
-
 def demo_count(program: dspy.Module) -> int:
     return sum(len(getattr(pred, "demos", []) or []) for _, pred in program.named_predictors())
-
-
-def word_count(texts: dict[str, str]) -> int:
-    return sum(len(str(t).split()) for t in texts.values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,11 +208,8 @@ def cell_path(results_dir: Path, task: str, optimizer: str, seed: int) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and an atomic rename (no half-written cells)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    """Write a result file (indented, keys in insertion order) with the library's atomic writer."""
+    atomic_write_json(path, data, indent=2, sort_keys=False, default=str)
 
 
 def read_cell(path: Path) -> dict[str, Any] | None:
