@@ -748,3 +748,14 @@ def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run()
     for bad in ("gepa+k3", "dlpo+kx", "dlpo+k0"):
         with pytest.raises(ValueError, match="unknown optimizer"):
             expand([bad])
+
+
+def test_throughput_study_lives_in_the_benchmarks_and_checks_its_arguments_before_loading(tmp_path) -> None:
+    from benchmarks import throughput
+
+    common = {"threads": 1, "parallel": 1, "max_tokens": 8, "n_threads": 1}
+    with pytest.raises(ValueError, match="module must be one of \\['cot', 'predict'\\], got 'nope'"):
+        throughput.measure("missing.gguf", "inprocess", module="nope", **common)
+    with pytest.raises(ValueError, match="backend must be 'inprocess' or 'server', got 'gpu'"):
+        throughput.measure("missing.gguf", "gpu", **common)
+    assert throughput._parser().parse_args(["--backends", "server"]).backends == ["server"]
