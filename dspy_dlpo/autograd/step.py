@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
 from .prompts import CLIPPED_HINT, RETRY, render
-from .text import BLOCK_PROBLEMS, normalize, parse_block, parse_tag, split_sentences, word_count
+from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
