@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dspy
+
+from dspy_dlpo.checkpoint import atomic_write_json
 
 
 def cache_key(program: dspy.Module, examples: Sequence[dspy.Example], *, task: str, task_lm: dict[str, Any]) -> str:
@@ -54,10 +54,6 @@ class EvalCache:
         return [float(s) for s in scores]
 
     def put(self, key: str, scores: Sequence[float], note: dict[str, Any] | None = None) -> None:
-        """Store ``scores`` atomically (a temporary file renamed into place)."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"scores": [float(s) for s in scores], **(note or {})}, handle)
-        os.replace(tmp, path)
+        """Store ``scores`` atomically (the library's atomic JSON writer)."""
+        atomic_write_json(self._path(key), {"scores": [float(s) for s in scores], **(note or {})}, indent=None,
+                          sort_keys=False)

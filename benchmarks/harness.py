@@ -13,7 +13,6 @@ Everything an optimizer spends is measured here, the same way for every optimize
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -27,6 +26,8 @@ from typing import Any
 import dspy
 
 from dspy_dlpo.budget import UsageMeter
+from dspy_dlpo.checkpoint import atomic_write_json
+from dspy_dlpo.program import call_metric, metric_arity, normalize_metric_result
 
 from .stats import bootstrap_ci, paired_diff_ci, seed_mean_per_example  # noqa: F401 (single-level, re-exported)
 
@@ -144,29 +145,6 @@ def lm_call_count(lm: dspy.BaseLM) -> int:
 # --------------------------------------------------------------------------------------------
 # Metric wrapper
 # --------------------------------------------------------------------------------------------
-def _positional_arity(fn: Callable) -> int:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return 2
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 5
-    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
-
-
-def split_result(result: Any) -> tuple[float, str]:
-    """``(score, feedback)`` from a bool, a number or ``dspy.Prediction(score=..., feedback=...)``."""
-    feedback = ""
-    if isinstance(result, (dspy.Prediction, dict)):
-        feedback = str(result.get("feedback", "") or "")
-        result = result.get("score")
-    try:
-        score = float(result)
-    except (TypeError, ValueError):
-        return 0.0, f"metric returned a non-number: {result!r}"
-    return (0.0 if score != score else score), feedback
-
-
 class CountingMetric:
     """Wraps a task metric; counts every call, thread-safely, the same way for every optimizer.
 
@@ -176,13 +154,15 @@ class CountingMetric:
 
     ``feedback=True`` returns ``dspy.Prediction(score, feedback)`` (GEPA, DLPO); ``False``
     returns a float (MIPROv2, COPRO, ``dspy.Evaluate`` sums). The signature accepts GEPA's five
-    arguments and DSPy's two or three, and forwards to the task metric what it accepts.
+    arguments and DSPy's two or three; the task metric gets as many as it takes and its result is
+    normalized as the library normalizes it (:func:`dspy_dlpo.program.call_metric`,
+    :func:`~dspy_dlpo.program.normalize_metric_result`). A raising metric raises here.
     """
 
     def __init__(self, metric: Callable, *, feedback: bool = True) -> None:
         self.metric = metric
         self.feedback = feedback
-        self.arity = _positional_arity(metric)
+        self.arity = metric_arity(metric)
         self._lock = threading.Lock()
         self.calls = 0
         self.predictor_feedback_calls = 0
@@ -195,12 +175,9 @@ class CountingMetric:
                 self.calls += 1
             else:  # GEPA re-scoring an existing rollout for one predictor's feedback: no new rollout
                 self.predictor_feedback_calls += 1
-        args = (example, pred, trace, pred_name, pred_trace)[:max(2, min(self.arity, 5))]
-        result = self.metric(*args)
-        if self.feedback:
-            score, text = split_result(result)
-            return dspy.Prediction(score=score, feedback=text)
-        return split_result(result)[0]
+        result = call_metric(self.metric, example, pred, trace, pred_name, pred_trace, arity=self.arity)
+        score, text, _ = normalize_metric_result(result)
+        return dspy.Prediction(score=score, feedback=text) if self.feedback else score
 
 
 def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable, *,
@@ -218,17 +195,8 @@ def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable,
 # --------------------------------------------------------------------------------------------
 # Programs
 # --------------------------------------------------------------------------------------------
-def instructions_of(program: dspy.Module) -> dict[str, str]:
-    """The instruction of every predictor, keyed by its stable name."""
-    return {name: pred.signature.instructions for name, pred in program.named_predictors()}
-
-
 def demo_count(program: dspy.Module) -> int:
     return sum(len(getattr(pred, "demos", []) or []) for _, pred in program.named_predictors())
-
-
-def word_count(texts: dict[str, str]) -> int:
-    return sum(len(str(t).split()) for t in texts.values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,11 +208,8 @@ def cell_path(results_dir: Path, task: str, optimizer: str, seed: int) -> Path:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and an atomic rename (no half-written cells)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    """Write a result file (indented, keys in insertion order) with the library's atomic writer."""
+    atomic_write_json(path, data, indent=2, sort_keys=False, default=str)
 
 
 def read_cell(path: Path) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import dspy
 
-from dspy_dlpo import DLPOTeleprompter
+from dspy_dlpo import DLPOTeleprompter, presets
 
 from .harness import APPEND, CANDIDATES, CountingMetric, dlpo_variant
 from .peers import GEPA_VARIANTS, copro_plan, mipro_plan, run_copro, run_gepa, run_miprov2, seed_instruction
@@ -27,11 +27,7 @@ __all__ = ["OptimizerSetup", "copro_plan", "dlpo_flags", "expand", "mipro_plan",
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("learning_rate", "lr_decay", "dropout", "annealing", "momentum", "contrastive", "regularization")
-ALL_OFF: dict[str, Any] = {"learning_rate": False, "lr_decay": False, "dropout": False, "annealing": False,
-                           "momentum": False, "contrastive": False, "regularization": False}
-ALL_ON: dict[str, Any] = {"learning_rate": 4, "lr_decay": True, "dropout": 0.25, "annealing": True,
-                          "momentum": 3, "contrastive": True, "regularization": True}
+STRATEGIES = presets.STRATEGIES
 MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
 DLPO_BATCH_SIZE = 5
@@ -59,29 +55,17 @@ Result = tuple[dspy.Module, dict[str, Any]]
 # DLPO family
 # --------------------------------------------------------------------------------------------
 def dlpo_flags(name: str) -> dict[str, Any]:
-    """Strategy switches of ``dlpo``, ``tgd``, ``dlpo-only-<s>`` (vanilla + s), ``dlpo-minus-<s>`` (all - s).
-
-    ``lr_decay`` only acts on a learning rate: ``dlpo-only-lr_decay`` is vanilla + learning rate with
-    decay (compare with ``dlpo-only-learning_rate``, a constant rate); ``dlpo-minus-learning_rate``
-    turns the rate (and so its decay) off.
-    """
+    """Strategy switches of ``dlpo``, ``tgd``, ``dlpo-only-<s>`` (vanilla + s), ``dlpo-minus-<s>`` (all - s),
+    from the library's presets (:mod:`dspy_dlpo.presets`: ``dlpo``, ``tgd``, ``only``, ``without``)."""
     if name == "dlpo":
-        return dict(ALL_ON)
+        return presets.dlpo()
     if name == "tgd":
-        return dict(ALL_OFF)
+        return presets.tgd()
     kind, _, strategy = name.removeprefix("dlpo-").partition("-")
     if kind not in ("only", "minus") or strategy not in STRATEGIES:
         raise ValueError(f"unknown DLPO variant {name!r}; expected dlpo, tgd, dlpo-only-<s> or dlpo-minus-<s> "
                          f"with s in {STRATEGIES}")
-    if kind == "only":
-        flags = dict(ALL_OFF)
-        flags[strategy] = ALL_ON[strategy]
-        if strategy == "lr_decay":
-            flags["learning_rate"] = ALL_ON["learning_rate"]
-        return flags
-    flags = dict(ALL_ON)
-    flags[strategy] = False
-    return flags
+    return presets.only(strategy) if kind == "only" else presets.without(strategy)
 
 
 def run_dlpo(setup: OptimizerSetup, name: str) -> Result:

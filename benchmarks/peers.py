@@ -29,6 +29,8 @@ from typing import Any
 import dspy
 from dspy.teleprompt.gepa.instruction_proposal import InstructionProposer
 
+from dspy_dlpo.validate import is_int
+
 from .chat_proposer import ChatInstructionProposer
 from .harness import CountingMetric
 from .proposals import GepaRecorder, copro_entries, mipro_entries, summary
@@ -47,7 +49,7 @@ GEPA_VARIANTS = ("gepa", "gepa-chat", "gepa-chatadapter")
 def positive(**values: int) -> None:
     """Raise ValueError naming the first of ``values`` that is not a positive integer."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 

@@ -47,9 +47,11 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 
 import dspy  # noqa: E402
 
+from dspy_dlpo.autograd.text import word_count  # noqa: E402
+from dspy_dlpo.program import get_params  # noqa: E402
+
 from .harness import (SCHEMA_VERSION, Meter, Stopwatch, at_least, bootstrap_ci, cell_path, demo_count,  # noqa: E402
-                      evaluate, instructions_of, lm_call_count, metered_lm, read_cell, relative_command,
-                      word_count, write_json_atomic)
+                      evaluate, lm_call_count, metered_lm, read_cell, relative_command, write_json_atomic)
 from .evalcache import EvalCache, cache_key  # noqa: E402
 from .optimizers import OptimizerSetup, expand, run_optimizer  # noqa: E402
 
@@ -329,12 +331,12 @@ def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, opti
     with dspy.context(lm=eval_lm), Stopwatch() as eval_clock:
         val_scores, val_cached = scored(program, list(task.valset), task, threads=threads, cache=eval_cache)
         test_scores, test_cached = scored(program, list(task.testset), task, threads=threads, cache=eval_cache)
-    instructions = instructions_of(program)
+    instructions = get_params(program)
     return {"status": "ok", "test": {**score_block(test_scores), "from_cache": test_cached},
             "val": {**score_block(val_scores), "from_cache": val_cached},
             "spend": spend, "eval_spend": {**eval_meter.snapshot(), "calls_incl_cached": lm_call_count(eval_lm)},
             "wall_time_s": round(opt_clock.seconds, 2), "eval_wall_time_s": round(eval_clock.seconds, 2),
-            "instructions": instructions, "instruction_words": word_count(instructions),
+            "instructions": instructions, "instruction_words": sum(map(word_count, instructions.values())),
             "demos": demo_count(program), "details": details}
 
 

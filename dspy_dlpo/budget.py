@@ -13,6 +13,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .validate import is_real
+
 
 UNPRICED_PROVIDERS = ("custom", "local")  # dspy.LM(..., engine=...) models of this package and its tests
 
@@ -73,7 +75,7 @@ def call_cost(model: str, usage: dict[str, Any], prompt_tokens: int, completion_
     price for ``model``; None for a model litellm has no price for and for in-process models
     (``custom/...``, ``local/...``: no price, and importing litellm to learn that costs seconds)."""
     reported = usage.get("cost")
-    if isinstance(reported, (int, float)) and not isinstance(reported, bool):
+    if is_real(reported):
         return float(reported)
     if str(model).split("/", 1)[0] in UNPRICED_PROVIDERS or model in UsageMeter._unpriced:
         return None

@@ -17,7 +17,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +82,20 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(stable(data), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file and ``os.replace``.
+def atomic_write_json(path: Path, data: Any, *, indent: int | None = 1, sort_keys: bool = True,
+                      default: Callable[[Any], Any] | None = None) -> None:
+    """Write ``data`` as JSON to ``path`` through a synced temp file and ``os.replace``: a reader
+    sees the old file or the new one, never half of one, even after a crash. ``indent``,
+    ``sort_keys`` and ``default`` are ``json.dump``'s.
 
     Configured secrets (see :mod:`dspy_dlpo.redact`) are masked as a last safety net; no other
     text is changed."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(redact_data(data), handle, indent=1, sort_keys=True)
+            json.dump(redact_data(data), handle, indent=indent, sort_keys=sort_keys, default=default)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -12,23 +12,14 @@ from .budget import auto_budget, minimum_budget, step_cost
 from .strategies import (TextualContrastiveLearning, TextualDropout, TextualLearningRate, TextualMomentum,
                          TextualRegularization, TextualSimulatedAnnealing)
 from .strategies.base import Strategy
+from .strategies.learning_rate import check_rate
 from .strategies.schedules import cosine, exponential, linear, step_decay
+from .validate import is_int, is_real
 
 logger = logging.getLogger(__name__)
 
 AUTO_PRESETS = ("light", "medium", "heavy")
 DECAYS = ("exponential", "linear", "cosine", "step")
-
-
-def positive_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """``value`` if it is an int >= ``minimum``; otherwise a ValueError/TypeError naming it."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def finite_number(name: str, value: Any) -> Any:
@@ -44,7 +35,7 @@ def check_schedule(name: str, schedule: Any) -> Any:
         value = schedule(0)
     except Exception as exc:
         raise ValueError(f"{name} schedule raised at step 0: {type(exc).__name__}: {exc}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} schedule must return a finite number > 0 (step -> value), "
                          f"got {type(value).__name__} {value!r} at step 0")
     return schedule
@@ -70,14 +61,12 @@ def learning_rate_strategy(rate: Any, decay: Any) -> Strategy | None:
         return None
     if isinstance(rate, TextualLearningRate):
         return rate
-    if isinstance(rate, bool):
+    if rate is True:
         rate = 4
     if callable(rate):
         check_schedule("learning_rate", rate)
-    if not callable(rate) and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
-        raise ValueError(f"learning_rate must be an int >= 1 (max sentence edits per step), a schedule, "
-                         f"a TextualLearningRate or False, got {rate!r}")
-    return TextualLearningRate(rate, decay=_decay_schedule(decay, rate if isinstance(rate, int) else 4))
+    check_rate(rate)
+    return TextualLearningRate(rate, decay=_decay_schedule(decay, rate if is_int(rate) else 4))
 
 
 def _switch(name: str, value: Any, cls: type, number_arg: bool) -> Strategy | None:
@@ -88,7 +77,7 @@ def _switch(name: str, value: Any, cls: type, number_arg: bool) -> Strategy | No
         return value
     if value is True:
         return cls()
-    if number_arg and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if number_arg and is_real(value):
         return None if finite_number(name, value) == 0 else cls(value)
     raise TypeError(f"{name} must be a bool{', a number' if number_arg else ''} or a {cls.__name__}, got {value!r}")
 
@@ -143,12 +132,6 @@ def alias(name: str, value: Any, alias_name: str, alias_value: Any, *, default: 
         raise ValueError(f"{alias_name} is another name for {name}: pass one of them, got {name}={value!r} "
                          f"and {alias_name}={alias_value!r}")
     return alias_value
-
-
-def check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def check_callbacks(callbacks: Any) -> list[Any]:

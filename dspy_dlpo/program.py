@@ -96,9 +96,10 @@ def describe_role(program: dspy.Module, name: str) -> str:
     return f"predictor `{name}`: inputs {fields(signature.input_fields)}; outputs {fields(signature.output_fields)}"
 
 
-def _metric_arity(metric: Callable) -> int:
+def metric_arity(metric: Callable) -> int:
     """How many positional arguments to pass ``metric``: 2, 3, or 5 for a GEPA-style
-    ``(gold, pred, trace, pred_name, pred_trace)`` metric; raises TypeError if it takes fewer than 2."""
+    ``(gold, pred, trace, pred_name, pred_trace)`` metric (3 for ``*args``); raises TypeError if it
+    takes fewer than 2."""
     try:
         params = list(inspect.signature(metric).parameters.values())
     except (TypeError, ValueError):
@@ -116,18 +117,21 @@ def check_metric(metric: Any) -> None:
     """Reject a metric that is not callable or cannot take ``(example, prediction)``."""
     if not callable(metric):
         raise TypeError(f"metric must be callable, got {type(metric).__name__}: {metric!r}")
-    _metric_arity(metric)
+    metric_arity(metric)
 
 
-def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any) -> tuple[float, str, str | None]:
-    """Call the metric and normalize its result to ``(score, feedback, error)``; never raises."""
-    try:
-        arity = _metric_arity(metric)  # GEPA-style: pred_name/pred_trace None = score the whole program
-        args = (example, pred, trace, None, None)[:arity]
-        result = metric(*args)
-    except Exception as exc:  # a raising metric is a scored failure, not a crash
-        message = redact(f"{type(exc).__name__}: {exc}")
-        return 0.0, f"The metric raised {message}", f"metric error: {message}"
+def call_metric(metric: Callable, example: Any, pred: Any, trace: Any = None, pred_name: str | None = None,
+                pred_trace: Any = None, *, arity: int | None = None) -> Any:
+    """``metric``'s raw result on the first ``arity`` (default :func:`metric_arity`) of the GEPA-style
+    arguments ``(example, pred, trace, pred_name, pred_trace)``; exceptions propagate."""
+    arity = metric_arity(metric) if arity is None else arity
+    return metric(*(example, pred, trace, pred_name, pred_trace)[:arity])
+
+
+def normalize_metric_result(result: Any) -> tuple[float, str, str | None]:
+    """``(score, feedback, error)`` of a metric's result (a bool, a real number, or a
+    ``dspy.Prediction``/dict with ``score`` and ``feedback``): a non-number or NaN scores 0, a score
+    outside [0, 1] is clipped; ``error`` says what was wrong (None when nothing was)."""
     feedback = ""
     if isinstance(result, (dspy.Prediction, dict)):
         feedback = str(result.get("feedback", "") or "")
@@ -140,6 +144,16 @@ def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace:
     if not 0.0 <= score <= 1.0:
         return min(max(score, 0.0), 1.0), feedback, f"metric error: returned {score!r}, {OUT_OF_RANGE}"
     return score, feedback, None
+
+
+def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any) -> tuple[float, str, str | None]:
+    """Call the metric and normalize its result to ``(score, feedback, error)``; never raises."""
+    try:  # GEPA-style: pred_name/pred_trace None = score the whole program
+        result = call_metric(metric, example, pred, trace)
+    except Exception as exc:  # a raising metric is a scored failure, not a crash
+        message = redact(f"{type(exc).__name__}: {exc}")
+        return 0.0, f"The metric raised {message}", f"metric error: {message}"
+    return normalize_metric_result(result)
 
 
 def is_real_number(value: Any) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .autograd.text import word_count
+from .program import get_params
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 def summarize(*, before: dict[str, Any], after: dict[str, Any], program: Any, wall_time: float) -> dict[str, Any]:
     """A JSON-friendly report of one optimization run."""
     details = program.detailed_results
-    instructions = {name: pred.signature.instructions for name, pred in program.named_predictors()}
+    instructions = get_params(program)
     return {"before": before, "after": after, "wall_time_s": round(wall_time, 1),
             "spend": details["spend"], "faults": details["faults"], "stop_reason": details["stop_reason"],
             "steps": details["steps"], "best_step": details["best_step"], "budget": details["budget"],

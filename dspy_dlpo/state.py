@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .budget import Spend
+from .validate import is_int, is_real
 
 
 @dataclass
@@ -46,11 +47,11 @@ class RunState:
 
 
 def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    return is_int(value) and value >= minimum
 
 
 def _is_score(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 100.0
+    return is_real(value) and 0.0 <= value <= 100.0
 
 
 def _is_texts(value: Any) -> bool:
@@ -73,7 +74,7 @@ def _candidate_problems(candidates: Any) -> list[str]:
 
 def _best_problems(data: dict[str, Any]) -> list[str]:
     best, candidates = data.get("best_score"), data.get("candidates") or []
-    if not isinstance(best, (int, float)) or isinstance(best, bool) or not (_is_score(best) or best == -math.inf):
+    if not (_is_score(best) or (is_real(best) and best == -math.inf)):
         return [f"best_score must be a number in [0, 100], got {best!r}"]
     scores = [c["score"] for c in candidates]
     if (max(scores) if scores else -math.inf) != best:
@@ -95,7 +96,7 @@ def _spend_problems(spend: Any) -> list[str]:
 
 
 def _is_nonnegative_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return is_real(value) and math.isfinite(value) and value >= 0
 
 
 def state_problems(data: Any) -> list[str]:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .validate import real_number
+
 logger = logging.getLogger(__name__)
 
 StopCondition = Callable[[Any], "str | None"]
@@ -80,13 +82,7 @@ def check_stoppers(stopper: Any) -> list[Callable[[Any], bool]]:
 
 def positive_number(name: str, value: Any) -> float | None:
     """``value`` as a float if it is None or a real number > 0; ValueError/TypeError naming it."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number > 0 or None, got {type(value).__name__} {value!r}")
-    if not value > 0:
-        raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
-    return float(value)
+    return real_number(name, value, 0, low_open=True, allow_none=True)
 
 
 def build_conditions(*, max_optimizer_tokens: int | None, max_cost_usd: float | None,

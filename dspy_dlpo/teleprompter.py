@@ -18,8 +18,7 @@ from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
 from .data import example_key, prepare_data
-from .options import (AUTO_PRESETS, alias, build_strategies, check_bool, check_callbacks, check_lm, positive_int,
-                      resolve_budget)
+from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
 from .program import check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
@@ -28,6 +27,7 @@ from .state import RunState
 from .stopping import build_conditions, check_stoppers, positive_number
 from .strategies.base import Strategy
 from .tracking import mlflow_tracker, require_mlflow
+from .validate import check_bool, positive_int
 from .trainer import Trainer, TrainerConfig
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project r
 
 from scripted import MAGIC, ScriptedOptimizer, chat_reply, exact_metric, reverse_examples, reverse_task_lm
 
-from benchmarks import peers, report, report_fair, run, stats
+from benchmarks import peers, report, run, stats
+from benchmarks.report import cells as report_cells
+from benchmarks.report import fair, fair_sections, provenance, runs, tables
 from benchmarks.chat_proposer import ChatInstructionProposer, clip, parse_instruction
 from benchmarks.harness import (CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count,
                                 paired_diff_ci, relative_command, seed_mean_per_example)
@@ -24,6 +26,7 @@ from benchmarks.optimizers import (OptimizerSetup, capped_log, copro_plan, dlpo_
                                    run_optimizer)
 from benchmarks.proposals import distinct_count, dlpo_entries, summary
 from dspy_dlpo.lm.engine import function_lm
+from dspy_dlpo.program import score_with_metric
 
 
 @dataclass
@@ -181,7 +184,7 @@ def test_seeds_are_averaged_per_example_not_pooled() -> None:
               "test": {"score": 100.0 * sum(scores) / 4, "per_example": scores}, "val": {"score": 50.0},
               "spend": {"metric_calls": 10}, "wall_time_s": 1.0, "instruction_words": 5}
              for seed, scores in ((1, [1.0, 1.0, 0.0, 0.0]), (0, [1.0, 0.0, 0.0, 0.0]))]
-    agg = report.aggregate(cells)[("t", "dlpo")]
+    agg = report_cells.aggregate(cells)[("t", "dlpo")]
     assert agg["seeds"] == [0, 1] and agg["per_seed"] == [25.0, 50.0]
     assert agg["n_test"] == 4 and agg["per_example"] == [1.0, 0.5, 0.0, 0.0] and agg["test"] == 37.5
 
@@ -200,12 +203,12 @@ def test_calls_to_reach_reads_the_trial_logs() -> None:
               "details": {"initial_score": 20.0, "trial_logs": [
                   {"step": 0, "metric_calls": 20, "best_score": 20.0},
                   {"step": 1, "metric_calls": 40, "best_score": 50.0}]}}
-    assert report.calls_to_reach(record, 10.0) == 10  # the baseline already had it
-    assert report.calls_to_reach(record, 30.0) == 40
-    assert report.calls_to_reach(record, 60.0) is None
+    assert report_cells.calls_to_reach(record, 10.0) == 10  # the baseline already had it
+    assert report_cells.calls_to_reach(record, 30.0) == 40
+    assert report_cells.calls_to_reach(record, 60.0) is None
     gepa = {"status": "ok", "task": "t", "optimizer": "gepa", "seed": 0, "val": {"score": 30.0, "n": 10},
             "spend": {"metric_calls": 62}}
-    table = report.reach_gepa_table([gepa, {**record, "status": "ok", "task": "t", "optimizer": "dlpo", "seed": 0}])
+    table = runs.reach_gepa_table([gepa, {**record, "status": "ok", "task": "t", "optimizer": "dlpo", "seed": 0}])
     assert "| t | 0 | 30.0 | 62 | 40 | not run |" in table
 
 
@@ -218,6 +221,22 @@ def test_counting_metric_and_metered_lm() -> None:
     lm("hello")
     lm.copy(temperature=0.5)("again")
     assert lm_call_count(lm) == 2 and meter.calls == 2 and meter.input_tokens > 0
+
+
+def test_counting_metric_calls_and_normalizes_like_the_library() -> None:
+    seen: list[int] = []
+
+    def star(*args: Any) -> float:  # *args: the library passes (example, pred, trace), not GEPA's five
+        seen.append(len(args))
+        return 1.5
+
+    scored = CountingMetric(star, feedback=True)(None, None, None, "p", None)
+    assert seen == [3] and score_with_metric(star, None, None, None)[0] == scored.score == 1.0  # clipped
+    text = CountingMetric(lambda ex, pred: "0.5", feedback=True)(None, None)
+    assert (text.score, text.feedback) == score_with_metric(lambda ex, pred: "0.5", None, None, None)[:2]
+    assert text.feedback.startswith("The metric returned a non-number")
+    with pytest.raises(TypeError, match="positional argument"):
+        CountingMetric(lambda ex: 1.0)
 
 
 def test_budget_mapping_and_variants() -> None:
@@ -257,7 +276,7 @@ def test_diagnostics_tell_each_step() -> None:
             {"step": 2, "outcome": "no-op", "val_score": None, "attempts": 3}]
     record = {"status": "ok", "task": "t", "optimizer": "dlpo", "seed": 0,
               "details": {"trial_logs": logs, "best_step": 1, "stop_reason": "budget", "faults": {}}}
-    table = report.dlpo_diagnostics([record])
+    table = runs.dlpo_diagnostics([record])
     assert "| 0: rejected [1 re-ask, clipped]; 1: accepted (val 50.0); 2: no-op [2 re-asks] | 1 | budget | - |" \
         in table
 
@@ -286,14 +305,14 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
         assert cells[name]["test"]["n"] == 4  # the original block is kept
     assert rescore.rescore(args, loader=lambda name, **kw: bigger, lm_factory=lm_factory) == []  # skips done cells
     records = load_results(tmp_path / "results")
-    table = report.extended_section(records, report.aggregate(records))
+    table = tables.extended_section(records, report_cells.aggregate(records))
     baseline_row = next(line for line in table.splitlines() if "| baseline |" in line)
     assert "0.0 [0.0, 0.0] on 6" in baseline_row and "| 0.0 on 4 |" in baseline_row
     assert "+100.0 [+100.0, +100.0] significant" in baseline_row and baseline_row.endswith("| 4/4 |")
-    assert report.as_module_command("/x/benchmarks/rescore.py --n-test 6") == "python -m benchmarks.rescore --n-test 6"
+    assert provenance.as_module_command("/x/benchmarks/rescore.py --n-test 6") == "python -m benchmarks.rescore --n-test 6"
     report.build_report(tmp_path / "results", tmp_path / "README.md", tmp_path / "plots")
     assert "## The same final programs on a larger test slice" in (tmp_path / "README.md").read_text()
-    assert report.extended_ablation_table(load_results(tmp_path / "results")) is None
+    assert tables.extended_ablation_table(load_results(tmp_path / "results")) is None
 
     # A rebuilt program that differs from the recorded one shows up as disagreement.
     path = tmp_path / "results" / "toy/reverse" / "dlpo" / "seed0.json"
@@ -320,7 +339,7 @@ def test_main_table_without_a_baseline_cell_shows_no_delta() -> None:
     agg = {("t", "dlpo"): {"seeds": [0], "test": 44.0, "ci": (35.0, 54.0), "per_seed": [44.0], "val": 50.0,
                            "metric_calls": 105, "optimizer_calls": 49, "task_tokens": 1, "optimizer_tokens": 2,
                            "wall_time_s": 60.0, "instruction_words": 44}}
-    row = report.main_table(agg, ["t"], ["dlpo"]).splitlines()[-1]
+    row = tables.main_table(agg, ["t"], ["dlpo"]).splitlines()[-1]
     assert "| 44.0 | - | 50.0 |" in row and "nan" not in row
 
 
@@ -333,12 +352,12 @@ def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same
     records = [cell("dlpo", 0, [1, 1, 1, 0]), cell("dlpo", 1, [0, 0, 0, 0]), cell("tgd", 0, [1, 0, 0, 0]),
                cell("dlpo-minus-momentum", 0, [1, 1, 1, 1]), cell("dlpo-only-dropout", 0, [1, 1, 0, 0]),
                cell("dlpo-only-annealing", 1, [1, 1, 0, 0]), cell("tgd+append", 0, [0, 0, 0, 0])]
-    rows = {line.split(" | ")[1]: line for line in report.extended_ablation_table(records).splitlines()[2:]}
+    rows = {line.split(" | ")[1]: line for line in tables.extended_ablation_table(records).splitlines()[2:]}
     assert "| dlpo 75.0 | +25.0 [" in rows["dlpo-minus-momentum"]  # against dlpo seed 0 only, not the seed mean
     assert "| tgd 25.0 | +25.0 [" in rows["dlpo-only-dropout"] and rows["dlpo-only-dropout"].endswith("| 3/4 |")
     assert "tgd: not scored on these seeds" in rows["dlpo-only-annealing"]
     assert "| tgd 25.0 | -25.0 [" in rows["tgd+append"]                 # +append against the same run without it
-    assert [report.reference_of(n) for n in ("dlpo+append", "dlpo-only-x", "dlpo-minus-x", "dlpo", "gepa")] == \
+    assert [report_cells.reference_of(n) for n in ("dlpo+append", "dlpo-only-x", "dlpo-minus-x", "dlpo", "gepa")] == \
         ["dlpo", "tgd", "dlpo", None, None]
 
 
@@ -351,9 +370,9 @@ def test_win_loss_uses_a_tasks_larger_slice_only_when_every_optimizer_has_it() -
     records = [cell("a", "dlpo", [1, 0], [1] * 40), cell("a", "gepa", [1, 0], [0] * 40),
                cell("b", "dlpo", [1, 1], [1] * 40), cell("b", "gepa", [0, 0], None)]
     tasks = ["a", "b"]
-    agg = report.largest_slice(report.aggregate(records), report.aggregate(records, "test_extended"), tasks)
+    agg = report_cells.largest_slice(report_cells.aggregate(records), report_cells.aggregate(records, "test_extended"), tasks)
     assert agg[("a", "dlpo")]["n_test"] == 40 and agg[("b", "gepa")]["n_test"] == 2
-    text = report.win_loss(agg, tasks)
+    text = tables.win_loss(agg, tasks)
     wins = text.split("### Where dlpo wins")[1].split("###")[0]
     assert "**a**: dlpo 100.0 vs gepa 0.0 on 40 test examples (+100.0 points; paired 95% CI [+100.0, +100.0], " \
         "significant)" in wins
@@ -381,16 +400,16 @@ def test_patience_replay_matches_a_real_run_with_patience() -> None:
     assert full["details"]["steps"] == 5
     for k in (2, 3):
         stopped = compile_with(patience=k).detailed_results
-        assert report.patience_stop(full, k) == (stopped["steps"], stopped["spend"]["metric_calls"], True) == \
+        assert report_cells.patience_stop(full, k) == (stopped["steps"], stopped["spend"]["metric_calls"], True) == \
             (k, 8 + 8 * k, True)
-    table = report.patience_table([full], patiences=(2, 9))
+    table = runs.patience_table([full], patiences=(2, 9))
     assert "| toy | dlpo | 0 | 5, 48 (-1) | 2, 24 | 5, 48 |" in table
     # a best found at step 3 is lost by patience 3 (3 steps without a new best: the stop comes before step 3)
     late = {**full, "details": {**full["details"], "best_step": 3, "initial_score": 0.0,
                                 "trial_logs": [{**log, "best_score": 50.0 if log["step"] >= 3 else 0.0}
                                                for log in full["details"]["trial_logs"]]}}
-    assert report.patience_stop(late, 3) == (3, 32, False) and report.patience_stop(late, 4) == (5, 48, True)
-    assert "**worse program**" in report.patience_table([late], patiences=(2,))
+    assert report_cells.patience_stop(late, 3) == (3, 32, False) and report_cells.patience_stop(late, 4) == (5, 48, True)
+    assert "**worse program**" in runs.patience_table([late], patiences=(2,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,21 +597,21 @@ def _fair_cell(optimizer: str, seed: int, scores: list[float], version: str | No
 def test_report_refuses_to_pair_cells_of_mixed_or_dirty_code() -> None:
     clean = [_fair_cell(o, s, [1.0, 0.0, 1.0, 1.0] if o == "dlpo" else [0.0, 0.0, 1.0, 0.0])
              for o in ("dlpo", "gepa") for s in (0, 1)]
-    assert "Every row ran on one clean commit" in report_fair.commit_section(clean)
-    assert "p_holm" in report_fair.corrected([report_fair.compare(clean, "bbh/t@predict", "gepa")])[0]
+    assert "Every row ran on one clean commit" in fair_sections.commit_section(clean)
+    assert "p_holm" in fair.corrected([fair.compare(clean, "bbh/t@predict", "gepa")])[0]
     for versions, reason in ((("abc1234567", "def7654321"), "different commits"),
                              (("abc1234567+dirty", "abc1234567+dirty"), "uncommitted code"),
                              ((None, "abc1234567"), "did not record")):
         mixed = [_fair_cell("dlpo", 0, [1.0, 0.0], versions[0]), _fair_cell("gepa", 0, [0.0, 0.0], versions[1])]
-        assert reason in report_fair.compare(mixed, "bbh/t@predict", "gepa")["refused"]
-        assert "WARNING, bbh/t@predict" in report_fair.commit_section(mixed)
-        row = report_fair.comparison_table(mixed, ["bbh/t@predict"], ["dlpo", "gepa"]).splitlines()[-1]
+        assert reason in fair.compare(mixed, "bbh/t@predict", "gepa")["refused"]
+        assert "WARNING, bbh/t@predict" in fair_sections.commit_section(mixed)
+        row = fair_sections.comparison_table(mixed, ["bbh/t@predict"], ["dlpo", "gepa"]).splitlines()[-1]
         assert "| refused: " in row and reason in row
-    table = report_fair.spend_table(clean)
+    table = fair_sections.spend_table(clean)
     assert "| bbh/t@predict | gepa | 0 | reflection_lm T=1.0 | 7 / 9 | 0 / 9 | 30 / 64 | 70 / 60 **over budget** |" in table
     assert "| 60 / 60 |" in table
     mipro = {**clean[0], "optimizer": "miprov2", "details": {**clean[0]["details"], "bootstrap_metric_calls": 22}}
-    assert "| 60 / 60 (bootstrapping 22) |" in report_fair.spend_table([mipro])
+    assert "| 60 / 60 (bootstrapping 22) |" in fair_sections.spend_table([mipro])
 
 
 def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -> None:
@@ -620,11 +639,11 @@ def test_recorded_command_is_relative(tmp_path: Path) -> None:
 
 
 def test_development_row_is_reported_apart_from_the_held_out_rows() -> None:
-    dev, held = report_fair.DEVELOPMENT_ROWS[0], "bbh/object_counting@predict"
+    dev, held = fair.DEVELOPMENT_ROWS[0], "bbh/object_counting@predict"
     mine, theirs = [1.0] * 15 + [0.0] * 5, [1.0] * 5 + [0.0] * 15
     records = [{**_fair_cell(o, s, mine if o == "dlpo" else theirs), "task": t}
                for t in (dev, held) for o in ("dlpo", "tgd", "gepa") for s in (0, 1, 2)]
-    text = "\n".join(report_fair.fair_sections(records))
+    text = "\n".join(fair_sections.fair_sections(records))
     dev_part = text.split("### Development row (DLPO was tuned on it)")[1].split("### Rows DLPO was never tuned on")[0]
     held_part = text.split("### Rows DLPO was never tuned on")[1]
     assert dev in dev_part and held not in dev_part and held in held_part and dev not in held_part
@@ -668,10 +687,10 @@ def test_average_over_held_out_rows_resamples_each_row_on_its_own() -> None:
     mine, theirs = [1.0] * 15 + [0.0] * 5, [1.0] * 5 + [0.0] * 15
     records = [{**_fair_cell(o, s, (mine if o == "dlpo" else theirs) if t == rows[0] else theirs), "task": t}
                for t in rows for o in ("dlpo", "gepa") for s in (0, 1, 2)]
-    table = report_fair.average_table(records, rows, ["dlpo", "gepa"])
+    table = fair_sections.average_table(records, rows, ["dlpo", "gepa"])
     (row,) = [line for line in table.splitlines() if line.startswith("| gepa |")]
     assert row.startswith("| gepa | 25.0 | +25.0 [")  # +50 on the first row, 0 on the second
-    assert report_fair.average_table(records, rows[:1], ["dlpo", "gepa"]) is None  # one row: nothing to average
+    assert fair_sections.average_table(records, rows[:1], ["dlpo", "gepa"]) is None  # one row: nothing to average
     parts = [stats.paired_difference([mine] * 3, [theirs] * 3, seed=1), stats.paired_difference([theirs] * 3, [theirs] * 3)]
     avg = stats.average_difference(parts)
     assert avg.diff == pytest.approx(25.0) and avg.lo < 25.0 < avg.hi
@@ -721,7 +740,7 @@ def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> Non
 def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run() -> None:
     from benchmarks.harness import dlpo_variant
     from benchmarks.optimizers import expand
-    from benchmarks.report import reference_of
+    from benchmarks.report.cells import reference_of
 
     assert dlpo_variant("dlpo+k3") == ("dlpo", False, 3)
     assert dlpo_variant("tgd+append+k2") == ("tgd", True, 2)
@@ -731,3 +750,25 @@ def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run()
     for bad in ("gepa+k3", "dlpo+kx", "dlpo+k0"):
         with pytest.raises(ValueError, match="unknown optimizer"):
             expand([bad])
+
+
+def test_throughput_study_lives_in_the_benchmarks_and_checks_its_arguments_before_loading(tmp_path) -> None:
+    from benchmarks import throughput
+
+    common = {"threads": 1, "parallel": 1, "max_tokens": 8, "n_threads": 1}
+    with pytest.raises(ValueError, match="module must be one of \\['cot', 'predict'\\], got 'nope'"):
+        throughput.measure("missing.gguf", "inprocess", module="nope", **common)
+    with pytest.raises(ValueError, match="backend must be 'inprocess' or 'server', got 'gpu'"):
+        throughput.measure("missing.gguf", "gpu", **common)
+    assert throughput._parser().parse_args(["--backends", "server"]).backends == ["server"]
+
+
+def test_the_report_is_a_list_of_sections_and_empty_ones_leave_no_heading(tmp_path: Path) -> None:
+    from benchmarks.report import sections
+
+    assert sections.section("## T", "a", "b") == ["## T", "", "a", "", "b", ""]
+    empty = sections.Report([], tmp_path, {}, [], [], "plots/x.png", None)
+    assert sections.ablation(empty) == [] and sections.overhead(empty) == [] and sections.larger_slice(empty) == []
+    headings = [line for line in sections.render(empty).splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## Setup", "## How each peer was run"] and headings[-1] == "## Final instructions"
+    assert not any(h.startswith(("## Ablation", "## Study 3")) for h in headings)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
 from .prompts import CLIPPED_HINT, RETRY, render
-from .text import BLOCK_PROBLEMS, normalize, parse_block, parse_tag, split_sentences, word_count
+from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
@@ -116,6 +116,59 @@ def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> st
     return candidate
 
 
+REWRITE, APPEND = "rewrite", "append"  # the two kinds of ask: a whole rewrite, or one sentence to append
+
+
+@dataclass
+class _Asks:
+    """The state of one update's asks: a small state machine over the modes ``rewrite`` and ``append``.
+
+    Each ask's outcome decides the next move (:meth:`record`): "ok" ends the update; "error" stops;
+    a first broken rule is recorded with its projection onto the rules and re-asked, a second one
+    stops; a "no-op" rewrite switches to ``append`` (with ``append_on_no_op``, and no broken rule on
+    record); anything else is re-asked in the same mode. The first ask of a mode sends its own
+    prompt, a re-ask that prompt with the last problem stated (``RETRY``).
+    """
+
+    prompts: dict[str, str]
+    mode: str = REWRITE
+    asked: int = 0  # asks made in the current mode
+    kind: str = "error"  # the outcome of the last ask
+    problems: list[str] = field(default_factory=list)
+    violating: str | None = None  # the first rewrite that broke a rule
+    projected: str | None = None  # it, clipped onto the rules (None: no projection passes every rule)
+
+    def next_prompt(self) -> str:
+        prompt = self.prompts[self.mode]
+        return prompt if self.asked == 0 else render(RETRY, prompt=prompt, problem=self.problems[-1])
+
+    def record(self, kind: str, candidate: str | None, message: str, ctx: StepContext, strategies: list[Strategy],
+               *, append_on_no_op: bool) -> bool:
+        """Record an unusable ask; False when the update should stop asking."""
+        self.kind, broken_twice = kind, kind == "clipped" and self.violating is not None
+        if kind == "clipped" and not broken_twice:  # re-asked once with the projection shown
+            self.violating, self.projected = candidate, _project(candidate, ctx, strategies)
+            if self.projected is not None:  # small LMs asked for "fewer changes" drop the useful one
+                message += render(CLIPPED_HINT, projected=self.projected)
+        self.problems.append(message)
+        if kind == "error" or broken_twice:
+            return False
+        # the fallback, unless a clipped rewrite is already there to fall back on
+        if append_on_no_op and kind == "no-op" and self.violating is None and self.mode == REWRITE:
+            self.mode, self.asked = APPEND, 0
+        else:
+            self.asked += 1
+        return True
+
+    def outcome(self, rules: dict[str, list[str]]) -> Update:
+        """The update when no ask was usable: the projected rewrite ("clipped") if there is one, else none,
+        with the reason of the last outcome ("clipped" when a rule was broken and the LM still answered)."""
+        if self.projected is not None:
+            return Update(self.projected, "clipped", len(self.problems), self.problems, rules)
+        reason = "clipped" if self.violating is not None and self.kind != "error" else self.kind
+        return Update(None, reason, len(self.problems), self.problems, rules)
+
+
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
                    attempts: int, rollout_base: int, append_on_no_op: bool = False,
                    failures: Sequence[str] = (), sample_first: bool = False) -> Update:
@@ -141,31 +194,14 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=failures)
     fallback, _ = build_fallback_prompt(ctx, role=role, failure=failures[0] if failures else None)
     rules, ctx.scratch["shown"] = shown["rules"], shown  # what this step showed, for the trial log
-    problems: list[str] = []
-    kind, violating, projected = "error", None, None
-    appending = fallback_sent = False
+    asks = _Asks(prompts={REWRITE: prompt, APPEND: fallback})
     for attempt in range(attempts):
-        if appending and not fallback_sent:
-            text, fallback_sent = fallback, True
-        elif attempt == 0:
-            text = prompt
-        else:
-            text = render(RETRY, prompt=fallback if appending else prompt, problem=problems[-1])
-        reply = client.ask(text, rollout_id=None if attempt == 0 and not sample_first else rollout_base + attempt)
+        reply = client.ask(asks.next_prompt(), rollout_id=None if attempt == 0 and not sample_first
+                           else rollout_base + attempt)
+        appending = asks.mode == APPEND
         candidate, kind, message = (_addition if appending else _problem)(reply, ctx, strategies, role)
         if kind == "ok":
-            return Update(candidate, "appended" if appending else "ok", attempt + 1, problems, rules)
-        broken_twice = kind == "clipped" and violating is not None  # retried once with the stricter message
-        if kind == "clipped" and not broken_twice:
-            violating, projected = candidate, _project(candidate, ctx, strategies)
-            if projected is not None:  # small LMs asked for "fewer changes" drop the useful one
-                message += render(CLIPPED_HINT, projected=projected)
-        problems.append(message)
-        if kind == "error" or broken_twice:
+            return Update(candidate, "appended" if appending else "ok", attempt + 1, asks.problems, rules)
+        if not asks.record(kind, candidate, message, ctx, strategies, append_on_no_op=append_on_no_op):
             break
-        # the fallback, unless a clipped rewrite is already there to fall back on
-        appending = appending or (append_on_no_op and kind == "no-op" and violating is None)
-    if projected is not None:
-        return Update(projected, "clipped", len(problems), problems, rules)
-    return Update(None, "clipped" if violating is not None and kind != "error" else kind, len(problems), problems,
-                  rules)
+    return asks.outcome(rules)

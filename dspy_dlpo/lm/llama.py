@@ -19,6 +19,7 @@ import dspy
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import ContextLengthError, Response, UnsupportedFeatureError, response_to_events
 
+from ..validate import check_bool, positive_int, real_number
 from .engine import make_response, request_to_messages
 from .models import DEFAULT_MODEL, REGISTRY, ensure_model
 
@@ -60,26 +61,9 @@ def usable_cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive int (or None if allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
-
-
 def check_temperature(value: Any) -> None:
     """Raise ``ValueError`` unless ``value`` is a number in [0, 2] (or None)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 2.0:
-        raise ValueError(f"temperature must be a number in [0, 2], got {value!r}")
-
-
-def check_bool(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a bool."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
+    real_number("temperature", value, 0.0, 2.0, allow_none=True)
 
 
 def _load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> Any:
@@ -120,10 +104,9 @@ class LlamaCppEngine:
 
     def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096, n_threads: int | None = None,
                  seed: int = 0, model_name: str | None = None, verbose: bool = False) -> None:
-        check_positive_int("n_ctx", n_ctx)
-        check_positive_int("n_threads", n_threads, allow_none=True)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        positive_int("n_ctx", n_ctx)
+        positive_int("n_threads", n_threads, allow_none=True)
+        positive_int("seed", seed, minimum=0)
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise FileNotFoundError(f"GGUF model file {str(model_path)!r} does not exist")
@@ -199,9 +182,9 @@ def local_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, *, n_ctx: int = 4096
 
     Calls with the same model, ``n_ctx`` and ``n_threads`` share one loaded model.
     """
-    check_positive_int("max_tokens", max_tokens)
+    positive_int("max_tokens", max_tokens)
     check_temperature(temperature)
-    check_positive_int("n_ctx", n_ctx)
+    positive_int("n_ctx", n_ctx)
     if max_tokens >= n_ctx:
         raise ValueError(f"max_tokens ({max_tokens!r}) must be smaller than n_ctx ({n_ctx!r})")
     check_bool("cache", cache)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..checkpoint import atomic_write_json
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
@@ -110,9 +112,7 @@ def _stat_key(path: Path) -> dict[str, int]:
 def _record_verified(path: Path, sha256: str) -> None:
     """Remember that ``path`` (at its current size and mtime) hashes to ``sha256``."""
     record = {"sha256": sha256, **_stat_key(path)}
-    tmp = _sidecar(path).with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, _sidecar(path))
+    atomic_write_json(_sidecar(path), record, indent=None, sort_keys=False)
 
 
 def _recorded_sha256(path: Path) -> str | None:

@@ -27,7 +27,8 @@ from typing import Any
 
 import dspy
 
-from .llama import check_bool, check_positive_int, check_temperature, model_label, usable_cores
+from ..validate import check_bool, positive_int as check_positive_int
+from .llama import check_temperature, model_label, usable_cores
 from .models import DEFAULT_MODEL, ensure_model
 
 logger = logging.getLogger(__name__)

@@ -10,17 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..validate import real_number
 from .base import Decision, StepContext, Strategy, greedy_accept
 
 
 def _number(name: str, value: Any, low: float, high: float, *, low_open: bool, high_open: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"annealing {name} must be a finite number in {interval}, got {value!r}")
-    return float(value)
+    return real_number(f"annealing {name}", value, low, high, low_open=low_open, high_open=high_open, finite=True)
 
 
 class TextualSimulatedAnnealing(Strategy):

@@ -9,6 +9,7 @@ from ..autograd.prompts import (CONTRAST_BEST, CONTRAST_EXAMPLE, CONTRAST_HIGHER
                                 CONTRAST_LOWER, CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
                                 CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
 from ..autograd.text import normalize, trim_middle
+from ..validate import positive_int
 from .base import Section, StepContext, Strategy
 
 
@@ -61,12 +62,10 @@ class TextualContrastiveLearning(Strategy):
     name = "contrastive"
 
     def __init__(self, k: int = 2, *, instructions: bool = True, rollouts: bool = True, max_chars: int = 500) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"contrastive k must be an int >= 1, got {k!r}")
+        positive_int("contrastive k", k)
         if not (instructions or rollouts):
             raise ValueError("contrastive learning needs instructions=True or rollouts=True")
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
-            raise ValueError(f"contrastive max_chars must be an int >= 100, got {max_chars!r}")
+        positive_int("contrastive max_chars", max_chars, minimum=100)
         self.k, self.instructions, self.rollouts, self.max_chars = k, instructions, rollouts, max_chars
 
     # -- instructions ------------------------------------------------------------------------

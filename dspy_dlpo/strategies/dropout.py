@@ -6,13 +6,12 @@ from typing import Any
 
 from ..autograd.text import missing_sentences, restore_sentences
 from ..autograd.prompts import DROPOUT_RULE, render
+from ..validate import real_number
 from .base import StepContext, Strategy
 
 
 def _fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+    return real_number(name, value, 0, 1, high_open=True)
 
 
 class TextualDropout(Strategy):

@@ -7,7 +7,15 @@ from typing import Any
 from ..autograd.text import clip_edits, sentence_edits
 from ..autograd.prompts import LEARNING_RATE_RULE, render
 from .base import StepContext, Strategy
+from ..validate import is_int
 from .schedules import Schedule, constant, exponential
+
+
+def check_rate(rate: Any) -> None:
+    """Raise ValueError unless ``rate`` is an int >= 1 or a schedule (``step -> value``)."""
+    if not callable(rate) and (not is_int(rate) or rate < 1):
+        raise ValueError(f"learning_rate must be an int >= 1 (max sentence edits per step) or a schedule, "
+                         f"got {rate!r}")
 
 
 class TextualLearningRate(Strategy):
@@ -29,12 +37,11 @@ class TextualLearningRate(Strategy):
     name = "learning_rate"
 
     def __init__(self, rate: int | Schedule = 4, *, decay: bool | Schedule = True) -> None:
+        check_rate(rate)
         if callable(rate):
             self.schedule: Schedule = rate
             self.describe = "custom schedule"
-        elif isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
-            raise ValueError(f"learning_rate must be an int >= 1 or a schedule, got {rate!r}")
-        elif callable(decay) and not isinstance(decay, bool):
+        elif callable(decay):
             self.schedule, self.describe = decay, f"custom decay from {rate}"
         elif decay:
             self.schedule, self.describe = exponential(rate, 0.85, 1.0), f"exponential from {rate}, rate 0.85"

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..autograd.text import normalize, trim_middle
 from ..autograd.prompts import MOMENTUM_INTRO, MOMENTUM_ITEM, MOMENTUM_RULE, render
+from ..validate import is_int, positive_int, real_number
 from .base import Section, StepContext, Strategy
 
 
@@ -25,13 +26,10 @@ class TextualMomentum(Strategy):
     name = "momentum"
 
     def __init__(self, window: int = 3, *, beta: float = 0.7, max_chars: int = 600) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        if not is_int(window) or window < 1:  # momentum=0.5 through the teleprompter lands here: name the value
             raise ValueError(f"momentum window must be an int >= 1, got {window!r}")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta <= 1:
-            raise ValueError(f"momentum beta must be in (0, 1], got {beta!r}")
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
-            raise ValueError(f"momentum max_chars must be an int >= 100, got {max_chars!r}")
-        self.window, self.beta, self.max_chars = window, float(beta), max_chars
+        self.beta = real_number("momentum beta", beta, 0, 1, low_open=True)
+        self.window, self.max_chars = window, positive_int("momentum max_chars", max_chars, minimum=100)
 
     def past_gradients(self, ctx: StepContext) -> list[tuple[float, str]]:
         """``(weight, gradient)`` pairs, newest first, deduplicated, at most ``window``; the weight

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..autograd.text import word_count
 from ..autograd.prompts import MAX_WORDS_RULE, REGULARIZATION_RULE, render
+from ..validate import positive_int, real_number
 from .base import StepContext, Strategy
 
 
@@ -21,11 +22,8 @@ class TextualRegularization(Strategy):
     name = "regularization"
 
     def __init__(self, weight: float = 0.02, *, max_words: int | None = None) -> None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"regularization weight must be a number >= 0, got {weight!r}")
-        if max_words is not None and (isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1):
-            raise ValueError(f"max_words must be None or an int >= 1, got {max_words!r}")
-        self.weight, self.max_words = float(weight), max_words
+        self.weight = real_number("regularization weight", weight, 0)
+        self.max_words = positive_int("max_words", max_words, allow_none=True)
 
     def penalty(self, instruction: str) -> float:
         return self.weight * word_count(instruction)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from ..validate import real_number
+
 Schedule = Callable[[int], float]
 
 
 def _positive(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    return real_number(name, value, 0, low_open=True)
 
 
 def constant(value: float) -> Schedule:
@@ -32,8 +32,7 @@ def linear(start: float, end: float, steps: int) -> Schedule:
 def exponential(start: float, rate: float, floor: float = 1.0) -> Schedule:
     """``start * rate**step``, never below ``floor``; ``rate`` in (0, 1]."""
     start, floor = _positive("start", start), _positive("floor", floor)
-    if not 0 < rate <= 1:
-        raise ValueError(f"rate must be in (0, 1], got {rate!r}")
+    rate = real_number("rate", rate, 0, 1, low_open=True)
     return lambda step: max(floor, start * rate ** step)
 
 
@@ -46,8 +45,7 @@ def cosine(start: float, end: float, steps: int) -> Schedule:
 def step_decay(start: float, factor: float, every: int, floor: float = 1.0) -> Schedule:
     """Multiply by ``factor`` every ``every`` steps, never below ``floor``."""
     start, every, floor = _positive("start", start), int(_positive("every", every)), _positive("floor", floor)
-    if not 0 < factor <= 1:
-        raise ValueError(f"factor must be in (0, 1], got {factor!r}")
+    factor = real_number("factor", factor, 0, 1, low_open=True)
     return lambda step: max(floor, start * factor ** (step // every))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import dspy
 
+from ..validate import positive_int
 from . import sources, splits
 from .metrics import MetricResult, bbh_metric, make_bbh_metric, math_metric, number_metric
 
@@ -57,16 +58,6 @@ def available_tasks(data_dir: str | os.PathLike | None = None) -> list[str]:
     """Every task name :func:`load_task` accepts with this data directory."""
     return ([*_SINGLE] + [f"bbh/{t}" for t in sources.bbh_tasks(data_dir)]
             + [f"mgsm/{lang}" for lang in sources.mgsm_languages(data_dir)])
-
-
-def _check_count(label: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{label} must be a positive int or None, got {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"{label} must be a positive int or None, got {value!r}")
-    return value
 
 
 def _unknown(name: Any, data_dir: str | os.PathLike | None) -> ValueError:
@@ -108,7 +99,7 @@ def load_task(name: str, *, data_dir: str | os.PathLike | None = None, n_train: 
     """
     if not isinstance(name, str) or not name.strip():
         raise _unknown(name, data_dir)
-    limits = {label: _check_count(label, value)
+    limits = {label: positive_int(label, value, allow_none=True)
               for label, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test))}
     name = name.strip().lower()
     split, metric = _build(name, data_dir)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..validate import is_real
+
 __all__ = ["answer_text", "shorten", "quote"]
 
 _MISSING = object()
@@ -41,6 +43,6 @@ def answer_text(obj: Any, field: str = "answer", *, role: str = "prediction") ->
         return None, f"The {role} has no '{field}' field."
     if value is None:
         return None, f"The '{field}' field of the {role} is None (empty)."
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if not (isinstance(value, str) or is_real(value)):
         return None, f"The '{field}' field has type {type(value).__name__}, expected text: {shorten(repr(value))}."
     return str(value), ""

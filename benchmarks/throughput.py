@@ -1,6 +1,6 @@
 """Throughput of the embedded model: in-process llama.cpp vs llama-server with parallel slots.
 
-    python -m dspy_dlpo.lm.measure --model qwen2.5-coder-0.5b --threads 4 --parallel 4 --max-tokens 128
+    python -m benchmarks.throughput --model qwen2.5-coder-0.5b --threads 4 --parallel 4 --max-tokens 128
 
 Runs ``dspy.ChainOfThought("question -> answer")`` (``--module predict``: ``dspy.Predict``) over
 8 short GSM8K-style questions with ``--threads``
@@ -11,21 +11,26 @@ LM calls and generated tokens per second. ``--json PATH`` also writes the number
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import dspy
-from dspy.utils.parallelizer import ParallelExecutor
+if __package__ in (None, ""):  # allow ``python benchmarks/throughput.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
 
-from . import BACKENDS
-from .llama import local_lm
-from .models import REGISTRY
-from .server import LlamaServer
+import dspy  # noqa: E402
+from dspy.utils.parallelizer import ParallelExecutor  # noqa: E402
 
-logger = logging.getLogger(__name__)
+from dspy_dlpo.checkpoint import atomic_write_json  # noqa: E402
+from dspy_dlpo.lm import BACKENDS  # noqa: E402
+from dspy_dlpo.lm.llama import local_lm  # noqa: E402
+from dspy_dlpo.lm.models import REGISTRY  # noqa: E402
+from dspy_dlpo.lm.server import LlamaServer  # noqa: E402
+
+logger = logging.getLogger("benchmarks.throughput")
 
 QUESTIONS = [
     "Tom has 3 boxes with 12 pencils each. He gives away 9 pencils. How many pencils does he have left?",
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     results = [measure(args.model, b, threads=args.threads, parallel=args.parallel, max_tokens=args.max_tokens,
                        n_threads=args.n_threads, module=args.module) for b in args.backends]
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        atomic_write_json(args.json, results, indent=1, sort_keys=False)
     return results
 
 

@@ -7,41 +7,14 @@ DLPO was never tuned on; each table is its own family for the multiple-compariso
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
-from . import stats
+from .. import stats
+from .cells import PEERS
+from .fair import DEVELOPMENT_ROWS, SUBJECT, cells_of, compare, corrected, matrix, ok_cells, row_mean, version_problem
 
-SUBJECT = "dlpo"
-DEVELOPMENT_ROWS = ("bbh/logical_deduction_three_objects@predict",)
 OVER_BUDGET = 1.10  # a cell that used more than 10% over its budget is flagged
-PEER_ORDER = ("baseline", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro")
-
-
-def ok_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("status") == "ok" and r.get("test")]
-
-
-def _f(value: float | None, digits: int = 1, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-# --------------------------------------------------------------------------------------------
-# One frozen commit
-# --------------------------------------------------------------------------------------------
-def version_problem(versions: set[str | None]) -> str | None:
-    """Why cells with these ``code_version`` values must not be paired, or None if they may."""
-    if None in versions:
-        return "a cell did not record its code version"
-    dirty = sorted(v for v in versions if v.endswith("+dirty"))
-    if dirty:
-        return f"uncommitted code ({', '.join(dirty)})"
-    if len(versions) > 1:
-        return f"different commits ({', '.join(sorted(versions))})"
-    return None
 
 
 def commit_section(records: list[dict[str, Any]]) -> str:
@@ -60,51 +33,6 @@ def commit_section(records: list[dict[str, Any]]) -> str:
     if len(lines) == 1:
         lines.append("Every row ran on one clean commit.")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Matrices and comparisons
-# --------------------------------------------------------------------------------------------
-def cells_of(records: list[dict[str, Any]], task: str, optimizer: str) -> dict[int, dict[str, Any]]:
-    return {r["seed"]: r for r in ok_cells(records) if r["task"] == task and r["optimizer"] == optimizer}
-
-
-def matrix(cells: dict[int, dict[str, Any]], seeds: list[int]) -> list[list[float]]:
-    return [cells[s]["test"]["per_example"] for s in seeds]
-
-
-def row_mean(records: list[dict[str, Any]], task: str, optimizer: str, seeds: list[int]) -> float:
-    """Mean test score (percent) of ``optimizer`` on ``task`` over ``seeds`` and the test examples."""
-    scores = stats.as_matrix(matrix(cells_of(records, task, optimizer), seeds))
-    return 100.0 * float(scores.mean())
-
-
-def compare(records: list[dict[str, Any]], task: str, peer: str, *, seed: int = stats.RNG_SEED) -> dict[str, Any] | None:
-    """DLPO minus ``peer`` on ``task``, paired on their shared seeds; ``refused`` says why it was not paired."""
-    mine, other = cells_of(records, task, SUBJECT), cells_of(records, task, peer)
-    if not mine or not other:
-        return None
-    seeds = sorted(set(mine) & set(other))
-    versions = {mine[s].get("code_version") for s in seeds} | {other[s].get("code_version") for s in seeds}
-    problem = version_problem(versions) if seeds else "no shared seed"
-    sizes = {len(c["test"]["per_example"]) for c in [*mine.values(), *other.values()]}
-    if problem is None and len(sizes) != 1:
-        problem = f"different test slices {sorted(sizes)}"
-    if problem:
-        return {"task": task, "peer": peer, "refused": problem}
-    d = stats.paired_difference(matrix(mine, seeds), matrix(other, seeds), seed=seed)
-    return {"task": task, "peer": peer, "seeds": seeds, "diff": d.diff, "ci": (d.lo, d.hi), "p": d.p, "result": d}
-
-
-def corrected(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Holm-adjusted p-values and Bonferroni-level intervals across the paired comparisons of one table."""
-    paired = [c for c in comparisons if "p" in c]
-    adjusted = stats.holm({f"{c['task']}|{c['peer']}": c["p"] for c in paired})
-    level = stats.bonferroni_level(stats.LEVEL, max(1, len(paired)))
-    for c in paired:
-        c["p_holm"] = adjusted[f"{c['task']}|{c['peer']}"]
-        c["ci_bonferroni"] = c["result"].interval(level)
-    return comparisons
 
 
 def _mean_text(cells: dict[int, dict[str, Any]]) -> tuple[str, str]:
@@ -130,7 +58,7 @@ def _diff_text(c: dict[str, Any] | None) -> str:
 
 def comparison_table(records: list[dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
     """Per row and optimizer: two-level mean and interval, the examples-only interval, DLPO minus it."""
-    peers = [o for o in PEER_ORDER if o in optimizers]
+    peers = [o for o in PEERS if o in optimizers]
     comps = corrected([c for t in tasks for p in peers if (c := compare(records, t, p)) is not None])
     by_key = {(c["task"], c["peer"]): c for c in comps}
     head = ("| task | optimizer | seeds | test % [95% CI, seeds and examples] | examples-only 95% CI "
@@ -153,7 +81,7 @@ def average_table(records: list[dict[str, Any]], tasks: list[str], optimizers: l
     if len(tasks) < 2:
         return None
     comps, means = [], {}
-    for peer in [o for o in PEER_ORDER if o in optimizers]:
+    for peer in [o for o in PEERS if o in optimizers]:
         parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
         if all(c is not None and "result" in c for c in parts):
             d = stats.average_difference([c["result"] for c in parts])
@@ -198,9 +126,6 @@ def fair_sections(records: list[dict[str, Any]]) -> list[str]:
     return parts
 
 
-# --------------------------------------------------------------------------------------------
-# Settings, proposals and spend per cell
-# --------------------------------------------------------------------------------------------
 SETTINGS_TEXT = """Each peer proposes at the temperature its authors use (read from dspy 3.4.1 and gepa 0.1.4; each \
 cell records it in `details.settings`): GEPA's `reflection_lm` is a copy of the optimizer LM at temperature 1.0 (the \
 `dspy.GEPA` docstring's recommendation; the grid's optimizer max_tokens kept), with its defaults otherwise \
@@ -214,6 +139,7 @@ original); zero-shot MIPROv2 still bootstraps N-1 demo sets on the trainset to g
 that without being patched), which the cell measures as `bootstrap_metric_calls`, and its trials are cut to what \
 that left. COPRO proposes at its `init_temperature` 1.4. DLPO keeps its own setting: the first ask at the optimizer \
 LM's temperature (greedy here), re-asks at 0.8 with a fresh rollout_id."""
+
 
 BUDGET_TEXT = """Budgets are compared at matched spend, not capped: one counting wrapper around the task metric \
 counts every optimizer's metric calls, and each cell shows the calls it used against its budget. A hard cap would \
