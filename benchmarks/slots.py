@@ -39,7 +39,8 @@ if __package__ in (None, ""):  # allow ``python benchmarks/slots.py``
 
 import dspy  # noqa: E402
 
-from .harness import at_least, evaluate, instructions_of  # noqa: E402
+from .harness import at_least, evaluate  # noqa: E402
+from dspy_dlpo.program import get_params  # noqa: E402
 from .run import load_cell_task, machine_info, task_max_tokens  # noqa: E402
 
 logger = logging.getLogger("benchmarks.slots")
@@ -91,7 +92,7 @@ def compile_once(task: Any, task_lm: dspy.LM, *, args: argparse.Namespace, threa
             "val_before": best.detailed_results["initial_score"], "val_after": best.score,
             "test": round(100.0 * sum(test) / len(test), 2), "test_per_example": test,
             "spend": spend, "steps": len(best.trial_logs),
-            "instructions": instructions_of(best)}
+            "instructions": get_params(best)}
 
 
 def run_inprocess(task: Any, args: argparse.Namespace, max_tokens: int) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def test_committed_notebook_matches_its_source(name: str) -> None:
         f"notebooks/{name}.ipynb differs from notebooks/build.py: run python notebooks/build.py --execute"
     code_cells = [c for c in committed.cells if c.cell_type == "code"]
     assert all(c.get("outputs") for c in code_cells), f"{name}.ipynb is committed without outputs"
+    assert "IProgress not found" not in str(committed), f"{name}.ipynb shows tqdm's IProgress warning"
     errors = [o for c in code_cells for o in c.outputs if o.get("output_type") == "error"]
     assert not errors, f"{name}.ipynb was committed with an error output: {errors[0].get('ename')}"
 

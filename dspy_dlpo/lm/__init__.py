@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 BACKENDS = ("auto", "inprocess", "server")
-# Measured with dspy_dlpo/lm/measure.py on 2 cores (0.5B, 8 ChainOfThought questions, 4 DSPy threads):
+# Measured with benchmarks/throughput.py on 2 cores (0.5B, 8 ChainOfThought questions, 4 DSPy threads):
 # llama-server -np 4 took 23 s vs 39 s in-process (1.7x); "auto" falls back to in-process when no
 # llama-server binary is built.
 AUTO_BACKEND = "inprocess"  # server is 1.7x faster but its greedy replies are not reproducible
