@@ -670,7 +670,8 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
     assert report.main(["--results-dir", str(tmp_path / "results_fair")]) == 0
     text = (tmp_path / "results_fair" / "README.md").read_text()
     for heading in ("## How each peer was run", "## One frozen commit", "### Rows DLPO was never tuned on",
-                    "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults"):
+                    "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults",
+                    "### How often each DLPO strategy acted"):
         assert heading in text, heading
     assert "| distinct proposals | billed rollouts |" in text
     assert "| toy/reverse | gepa-chat | 0,1 |" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ..activity import activity_table
 from .. import stats
 from .cells import PEERS
 from .fair import DEVELOPMENT_ROWS, SUBJECT, cells_of, compare, corrected, matrix, ok_cells, row_mean, version_problem
@@ -123,7 +124,18 @@ def fair_sections(records: list[dict[str, Any]]) -> list[str]:
             parts += ["Averaged over these rows (the rows' test slices are independent: each row is resampled on its "
                       "own and the resamples averaged; peers refused or missing on a row are left out):", "",
                       average, ""]
+    activity = activity_table([r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")])
+    if activity:
+        parts += ["### How often each DLPO strategy acted", "", ACTIVITY_NOTE, "", activity, ""]
     return parts
+
+
+ACTIVITY_NOTE = ("Steps of the DLPO-family cells in which a strategy changed what the step did, summed over rows and "
+                 "seeds (`benchmarks/activity.py`): learning rate = a rewrite broke the edit bound (re-asked or "
+                 "clipped); dropout = sentences were frozen; annealing draws = a minibatch drop was put to the draw, "
+                 "annealing accepted = the draw accepted it; momentum = earlier critiques were shown; contrastive = "
+                 "better/worse instructions or a run pair were shown; regularization = the length penalty decided a "
+                 "tie (or `max_words` was broken). TGD has every strategy off.")
 
 
 SETTINGS_TEXT = """Each peer proposes at the temperature its authors use (read from dspy 3.4.1 and gepa 0.1.4; each \
