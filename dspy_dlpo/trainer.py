@@ -1,6 +1,7 @@
-"""The training loop: minibatch forward, loss, backward, update, acceptance, validation.
+"""The training loop: baseline, steps until a stop condition, checkpoints, the run's end.
 
-:class:`Trainer` owns a :class:`~dspy_dlpo.state.RunState` and advances it one step at a time;
+:class:`Trainer` owns a :class:`~dspy_dlpo.state.RunState` and advances it one step at a time (the
+step itself is in :mod:`dspy_dlpo.stepping`);
 everything DSPy-specific goes through :mod:`dspy_dlpo.program`, every optimizer-LM prompt through
 :mod:`dspy_dlpo.autograd`, and every heuristic through the strategies.
 """
@@ -16,22 +17,18 @@ from typing import Any
 
 import dspy
 
-from .autograd.backward import compute_gradient
 from .autograd.client import OptimizerClient
-from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, loss_text
-from .autograd.step import Update, propose_update
-from .acceptance import decide, distinct
-from .autograd.text import split_sentences, word_count
-from .autograd.update_prompt import pick_failures
+from .autograd.loss import DEFAULT_MAX_LOSS_CHARS
 from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
 from .contract import check_baseline_scores
 from .data import minibatch
-from .program import Rollout, RunCounter, describe_role, run_batch, with_params
 from .health import describe_error, failure_summary, step_failure, trailing_failures
+from .program import Rollout, RunCounter, run_batch, with_params
 from .state import RunState
-from .strategies.base import StepContext, Strategy, derived_rng
+from .stepping import StepMixin, mean_score
+from .strategies.base import Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +58,7 @@ def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
     return patience is not None and step - (best_step + 1) >= patience
 
 
-def _mean(rollouts: list[Rollout]) -> float:
-    return sum(r.score for r in rollouts) / len(rollouts)
-
-
-class Trainer:
+class Trainer(StepMixin):
     """Runs DLPO steps on ``program`` until the budget, ``max_steps`` or a stop request ends it."""
 
     def __init__(self, *, program: dspy.Module, metric: Callable, trainset: Sequence[dspy.Example],
@@ -112,7 +105,7 @@ class Trainer:
             if cand["params"] == params:
                 return cand["score"], []
         rollouts = self.evaluate(params, list(enumerate(self.valset)))
-        score = 100.0 * _mean(rollouts)
+        score = 100.0 * mean_score(rollouts)
         self.state.candidates.append({"params": dict(params), "score": score, "step": step,
                                       "val_scores": [r.score for r in rollouts]})
         if score > self.state.best_score:
@@ -260,131 +253,3 @@ class Trainer:
             except Exception as exc:  # the run is over: a failing observer must not lose its result
                 self.state.error = self.state.error or describe_error(exc)
                 logger.error("callback %s failed at the end of the run: %s", type(cb).__name__, describe_error(exc))
-
-    # -- one step ---------------------------------------------------------------------------
-    def train_step(self) -> dict[str, Any]:
-        """One step on one parameter (round-robin over predictors); returns its trial record."""
-        state, step = self.state, self.state.step
-        param = self.names[step % len(self.names)]
-        pairs = self.batch(step)
-        calls0, opt0 = state.spend.metric_calls, self.client.calls
-        current = self.evaluate(state.params, pairs)
-        instruction = state.params[param]
-        ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
-                          sentences=split_sentences(instruction), rollouts=current, history=state.history,
-                          candidates=state.candidates)
-        record: dict[str, Any] = {
-            "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
-            "instruction_after": None, "gradient": None, "batch_score_before": _mean(current),
-            "batch_score_after": None, "delta": None, "accepted": False, "val_score": None,
-            "rollouts": [r.to_json() for r in current]}
-        self._run_step(ctx, record, pairs)
-        record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
-                      step_metric_calls=state.spend.metric_calls - calls0,
-                      optimizer_calls=self.client.calls, step_optimizer_calls=self.client.calls - opt0)
-        return record
-
-    def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]]) -> None:
-        """Backward, update, acceptance and validation; fills ``record`` with what happened."""
-        if all(r.score >= 1.0 for r in ctx.rollouts):
-            record.update(outcome="skipped", reason="minibatch already solved")
-            return
-        role = describe_role(self.program, ctx.param)
-        losses = [loss_text(r, i + 1, param=ctx.param, multi_predictor=len(self.names) > 1,
-                            max_chars=self.config.max_loss_chars) for i, r in enumerate(ctx.rollouts)]
-        failures = pick_failures([r.score for r in ctx.rollouts], losses)  # shown with the rewrite prompt
-        for strategy in self.strategies:
-            losses = strategy.shape_losses(ctx, losses)
-        solved = sum(r.score >= 1.0 for r in ctx.rollouts)
-        ctx.gradient = compute_gradient(self.client, role=role, instruction=ctx.instruction, losses=losses,
-                                        solved=solved, count=len(ctx.rollouts)) or ""
-        record["gradient"] = ctx.gradient or None
-        if not ctx.gradient:
-            self.state.count_fault("no_gradient")
-            record.update(outcome="skipped", reason="no gradient: the optimizer LM failed or replied empty")
-            return
-        updates = self._propose(ctx, role, failures)
-        first = updates[0]
-        record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
-                      frozen=ctx.scratch.get("frozen", []), directives=first.directives,
-                      shown=_shown_summary(ctx.scratch.get("shown")))
-        if len(updates) > 1:
-            record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
-                                   for u in updates]
-        usable = distinct([u for u in updates if u.instruction is not None])
-        if not usable:
-            last = updates[-1]
-            self.state.count_fault(f"update_{last.reason}")
-            record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
-            return
-        self._accept_or_reject(ctx, record, pairs, usable)
-
-    def _propose(self, ctx: StepContext, role: str, failures: list[str]) -> list[Update]:
-        """``candidates_per_step`` rewrites; every candidate after the first is sampled (its own rollout ids),
-        so that it is not the first one served again from the cache."""
-        updates = []
-        for j in range(self.config.candidates_per_step):
-            keys = ("rollout",) if j == 0 else ("rollout", j)
-            base = derived_rng(self.config.seed, ctx.step, ctx.param, *keys).randrange(1, 10**9)
-            updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
-                                          attempts=self.config.rewrite_attempts, rollout_base=base,
-                                          append_on_no_op=self.config.append_on_no_op, failures=failures,
-                                          sample_first=j > 0))
-        return updates
-
-    def _score_candidates(self, ctx: StepContext, pairs: list[tuple[int, dspy.Example]],
-                          updates: list[Update]) -> list[tuple[Update, list[Rollout], float, float]]:
-        """Each candidate on the step's minibatch: ``(update, rollouts, score change in points, penalty)``."""
-        scored = []
-        for update in updates:
-            after = self.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
-            penalty = sum(s.penalty(update.instruction) - s.penalty(ctx.instruction) for s in self.strategies)
-            scored.append((update, after, 100.0 * (_mean(after) - _mean(ctx.rollouts)), penalty))
-        return scored
-
-    def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
-                          updates: list[Update]) -> None:
-        scored = self._score_candidates(ctx, pairs, updates)
-        update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], -word_count(c[0].instruction)))
-        candidate = update.instruction
-        decision = decide(self.acceptor, ctx, score_delta, penalty)
-        record.update(instruction_after=candidate, batch_score_after=_mean(after), delta=score_delta - penalty,
-                      score_delta=score_delta, penalty=penalty, accepted=decision.accepted,
-                      outcome="accepted" if decision.accepted else "rejected", reason=decision.reason,
-                      accept_probability=decision.probability, accept_draw=decision.draw,
-                      clipped=update.reason == "clipped", appended=update.reason == "appended",
-                      rollouts_after=[r.to_json() for r in after],
-                      words_before=word_count(ctx.instruction), words_after=word_count(candidate))
-        if len(scored) > 1:
-            record["candidate_batch_scores"] = [_mean(a) for _, a, _, _ in scored]
-        if not decision.accepted:
-            return
-        params = {**self.state.params, ctx.param: candidate}
-        self.state.params = params
-        if score_delta > 0:
-            score, _ = self.validate(params, ctx.step)
-            record["val_score"] = score
-            self._keep_best(record, score)
-        else:
-            # a tie or an annealing move: the search moves on, but without a minibatch gain there is
-            # no evidence worth a validation pass (GEPA gates validation the same way)
-            self.state.current_score = None
-            record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")
-
-    def _keep_best(self, record: dict[str, Any], score: float) -> None:
-        """After a validation: a program below the best validated one is left, and the next step
-        starts from the best (the search never drifts away from what it has proven)."""
-        if score >= self.state.best_score:
-            self.state.current_score = score
-            return
-        self.state.params, self.state.current_score = dict(self.state.best_params), self.state.best_score
-        record.update(returned_to_best=True,
-                      reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
-                             "the next step starts from the best program")
-
-
-def _shown_summary(shown: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the rewrite prompt showed, for the trial log (section names and counts, not the texts)."""
-    if not shown:
-        return None
-    return {k: v for k, v in shown.items() if k != "rules"}
