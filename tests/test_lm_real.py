@@ -16,6 +16,7 @@ from typing import Any
 
 import dspy
 import pytest
+from conftest import require_llama_server
 
 pytestmark = pytest.mark.real_lm
 
@@ -96,14 +97,9 @@ def test_inprocess_predict(model_path):
 
 
 def test_server_predict(model_path):
-    from dspy_dlpo.lm.server import LlamaServer, find_llama_server
+    from dspy_dlpo.lm.server import LlamaServer
 
-    try:
-        find_llama_server()
-    except FileNotFoundError as exc:
-        if os.environ.get("DSPY_DLPO_REQUIRE_LLAMA_SERVER") == "1":
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(f"llama-server not built: {exc}")
+    require_llama_server()
     server = LlamaServer(MODEL, parallel=2, n_ctx=1024, n_threads=1, max_tokens=32, cache=False, startup_timeout=60)
     with server as lm:
         completion, usage = _predict_once(lm)

@@ -25,6 +25,7 @@ from typing import Any
 
 import dspy
 import pytest
+from conftest import require_llama_server
 
 pytestmark = pytest.mark.real_lm
 
@@ -144,14 +145,9 @@ class SlotWatcher:
 def servers():
     """Two running llama-servers for SmolLM2: the task one with THREADS slots, the optimizer one with 1."""
     from dspy_dlpo.lm.models import ModelError, ensure_model
-    from dspy_dlpo.lm.server import LlamaServer, find_llama_server
+    from dspy_dlpo.lm.server import LlamaServer
 
-    try:
-        find_llama_server()
-    except FileNotFoundError as exc:
-        if os.environ.get("DSPY_DLPO_REQUIRE_LLAMA_SERVER") == "1":
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(f"llama-server not built: {exc}")
+    require_llama_server()
     try:
         ensure_model(MODEL)
     except ModelError as exc:
