@@ -40,7 +40,7 @@ class StepMixin:
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
-                          candidates=state.candidates)
+                          candidates=state.candidates, params=dict(state.params))
         record: dict[str, Any] = {
             "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
             "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),

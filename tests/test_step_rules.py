@@ -104,6 +104,45 @@ def test_a_candidate_that_validates_below_the_best_sends_the_search_back_to_the_
     assert result.signature.instructions == "ALPHA." and result.score == 75.0
 
 
+def test_a_rewrite_already_validated_below_the_best_is_re_asked_not_scored_again():
+    # step 1 validated BETA at 0% and went back to ALPHA; step 2's optimizer proposes BETA again
+    def rewrite(prompt, n):
+        if "ALPHA." in prompt and "scored 0% on the held-out examples" in prompt:
+            return "<instruction>ALPHA. Reverse the word.</instruction>"
+        return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
+    optimizer = ScriptedOptimizer(rewrite=rewrite)
+    with dspy.context(lm=keyword_task_lm()):
+        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=3, batch_size=4,
+                                  progress=False, **OFF).compile(
+            dspy.Predict("question -> answer"), trainset=reverse_examples(TRAIN_WORDS),
+            valset=reverse_examples(VAL_WORDS))
+    third = result.trial_logs[2]
+    assert "tried in an earlier step and scored 0%" in third["problems"][0]
+    assert third["instruction_after"] == "ALPHA. Reverse the word." and third["attempts"] == 2
+    assert third["step_metric_calls"] == 4 + 4       # the known BETA cost nothing; the new rewrite its minibatch
+
+
+def test_only_known_rewrites_end_the_step_without_spending_on_them():
+    def rewrite(prompt, n):
+        return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
+    with dspy.context(lm=keyword_task_lm()):
+        result = DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer(rewrite=rewrite).lm(), max_steps=3,
+                                  batch_size=4, progress=False, **OFF).compile(
+            dspy.Predict("question -> answer"), trainset=reverse_examples(TRAIN_WORDS),
+            valset=reverse_examples(VAL_WORDS))
+    third = result.trial_logs[2]
+    assert third["outcome"] == "known" and third["instruction_after"] is None
+    assert third["step_metric_calls"] == 4 and third["attempts"] == 3 and not third["failed"]
+
+
+def test_a_known_rewrite_of_one_predictor_is_new_when_another_predictor_changed():
+    c = StepContext(step=3, seed=0, param="a", instruction="A.", sentences=["A."], rollouts=[], history=[],
+                    candidates=[{"params": {"a": "A2.", "b": "B."}, "score": 40.0}], params={"a": "A.", "b": "B."})
+    assert c.validated_score(" a2. ") == 40.0
+    c.params = {"a": "A.", "b": "B2."}
+    assert c.validated_score("A2.") is None
+
+
 # --- several candidates per step ---------------------------------------------------------------
 def test_several_candidates_are_sampled_scored_and_the_best_kept():
     optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: "<instruction>Variant.</instruction>" if n == 2

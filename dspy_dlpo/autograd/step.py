@@ -41,8 +41,9 @@ def clean_instruction(text: str) -> str:
 
 def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str) -> tuple[str | None, str, str]:
     """``(instruction, kind, message)`` for a parsed rewrite: kind is "ok", "unparseable" (it talks
-    about the optimization), "no-op" or "clipped" (a rule was broken; the instruction is returned
-    so that it can be projected)."""
+    about the optimization), "no-op", "known" (that program was validated before and is not
+    better than the best: scoring it again would spend the budget on a known answer) or "clipped"
+    (a rule was broken; the instruction is returned so that it can be projected)."""
     # a phrase of our prompts counts as a leak only where the task itself does not use it: words such as
     # "diagnosis" or "grader" may be in the current instruction or be the name of one of the step's fields
     known = f"{ctx.instruction} {role}".lower()
@@ -55,6 +56,10 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")
+    known = ctx.validated_score(candidate)
+    if known is not None:
+        return None, "known", (f"that instruction was tried in an earlier step and scored {known:.0f}% on the "
+                               "held-out examples, no better than the best one; write a different instruction.")
     for strategy in strategies:
         message = strategy.check(ctx, candidate)
         if message:
@@ -106,10 +111,11 @@ def _addition(reply: str | None, ctx: StepContext, strategies: list[Strategy],
 
 def _project(candidate: str, ctx: StepContext, strategies: list[Strategy]) -> str | None:
     """``candidate`` clipped by every strategy that can (learning rate: keep the first k edits), if
-    the result then passes every check and still changes the instruction; else None."""
+    the result then passes every check, still changes the instruction and is not a program validated
+    before; else None."""
     for strategy in strategies:
         candidate = strategy.clip(ctx, candidate) or candidate
-    if normalize(candidate) == normalize(ctx.instruction):
+    if normalize(candidate) == normalize(ctx.instruction) or ctx.validated_score(candidate) is not None:
         return None
     if any(strategy.check(ctx, candidate) for strategy in strategies):
         return None
@@ -180,7 +186,8 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     change less keeps its most useful edit). When a rewrite still broke a rule, it is clipped like a gradient:
     projected onto the rules (:meth:`Strategy.clip`; the learning rate keeps its first k sentence
     edits) and returned with reason "clipped"; if no projection satisfies every rule, the update is
-    rejected and the last problem names the outcome ("unparseable", "no-op", "clipped" or "error").
+    rejected and the last problem names the outcome ("unparseable", "no-op", "known", "clipped" or
+    "error"). A rewrite that is a program already validated ("known") is re-asked, not scored again.
 
     With ``append_on_no_op``, a no-op rewrite (a small LM returns the instruction unchanged when the
     diagnosis repeats what it already says) turns the remaining attempts into asks for the smallest

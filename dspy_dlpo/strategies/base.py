@@ -47,6 +47,19 @@ class StepContext:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     gradient: str = ""
     scratch: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)  # every predictor's current instruction
+
+    def validated_score(self, instruction: str) -> float | None:
+        """The validation score (percent) of the current program with this parameter set to
+        ``instruction``, if that program was validated before (whitespace and case ignored), else None."""
+        key = " ".join(instruction.split()).lower()
+        others = {k: v for k, v in self.params.items() if k != self.param}
+        for cand in self.candidates:
+            params = cand["params"]
+            if (" ".join(str(params.get(self.param, "")).split()).lower() == key
+                    and {k: v for k, v in params.items() if k != self.param} == others):
+                return cand["score"]
+        return None
 
     def rng(self, name: str) -> random.Random:
         """The RNG of strategy ``name`` for this step and parameter."""
