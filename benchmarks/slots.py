@@ -41,7 +41,9 @@ import dspy  # noqa: E402
 
 from .harness import at_least, evaluate  # noqa: E402
 from dspy_dlpo.program import get_params  # noqa: E402
-from .run import load_cell_task, machine_info, task_max_tokens  # noqa: E402
+from .cell import load_cell_task  # noqa: E402
+from .environment import machine_info  # noqa: E402
+from .lms import task_max_tokens  # noqa: E402
 
 logger = logging.getLogger("benchmarks.slots")
 
