@@ -17,7 +17,7 @@ from .budget import UsageMeter, projection
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
-from .data import example_key, prepare_data
+from .dataloader import example_key, prepare_data
 from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
 from .program import check_metric, get_params, with_params
