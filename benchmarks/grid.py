@@ -14,7 +14,7 @@ from typing import Any
 
 from .cell import cell_config, load_cell_task, run_and_record
 from .environment import code_version
-from .harness import cell_path, read_cell
+from .harness import DEFAULT_RESULTS_DIR, RESULTS_DIR, cell_path, read_cell
 from .lms import LMPool
 from .optimizers import expand
 
@@ -22,16 +22,18 @@ DEFAULT_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "miprov2", "copro"]
 FAIR_OPTIMIZERS = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
 DEFAULT_ROWS = ["bbh/logical_deduction_three_objects@predict", "bbh/object_counting@predict",
                 "bbh/tracking_shuffled_objects_three_objects@predict"]
-# Settings of each grid; an explicit flag overrides its entry. ``results_dir`` is relative to benchmarks/.
+# Settings of each grid; an explicit flag overrides its entry.
 GRIDS: dict[str, dict[str, Any]] = {
     "default": {"tasks": DEFAULT_ROWS, "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0], "budget": 60,
-                "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600, "results_dir": "results"},
+                "n_train": 20, "n_val": 10, "n_test": 20, "optimizer_max_tokens": 600,
+                "results_dir": DEFAULT_RESULTS_DIR},
     "fair": {"tasks": DEFAULT_ROWS, "optimizers": FAIR_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 60, "n_train": 20,
-             "n_val": 10, "n_test": 100, "max_tokens": 100, "optimizer_max_tokens": 600, "results_dir": "results_fair"},
+             "n_val": 10, "n_test": 100, "max_tokens": 100, "optimizer_max_tokens": 600,
+             "results_dir": RESULTS_DIR / "fair"},
     "full": {"tasks": ["gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting",
                        "bbh/logical_deduction_three_objects", "bbh/tracking_shuffled_objects_three_objects"],
              "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50,
-             "n_test": 100, "optimizer_max_tokens": 768, "results_dir": "results"},
+             "n_test": 100, "optimizer_max_tokens": 768, "results_dir": RESULTS_DIR / "full"},
 }
 # The settings that define a cell's experiment; evaluation and llama.cpp threads only change its speed.
 EXPERIMENT_KEYS = ("budget", "n_train", "n_val", "n_test", "model", "optimizer_model", "max_tokens",

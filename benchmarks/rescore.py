@@ -38,7 +38,7 @@ from dspy_dlpo.program import get_params, with_params  # noqa: E402
 
 from .cell import load_cell_task, score_block  # noqa: E402
 from .environment import code_version  # noqa: E402
-from .harness import (EXTENDED, PROJECT_ROOT, RESULTS_DIR, at_least, evaluate, load_results,  # noqa: E402
+from .harness import (DEFAULT_RESULTS_DIR, EXTENDED, PROJECT_ROOT, at_least, evaluate, load_results,  # noqa: E402
                       relative_command, write_json_atomic)
 from .lms import build_lm  # noqa: E402
 
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=at_least(1), default=1, help="evaluation threads")
     p.add_argument("--llm-threads", type=at_least(1), default=None, help="llama.cpp threads of an embedded model")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args

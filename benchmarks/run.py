@@ -7,14 +7,15 @@ Three grids (``--grid``), each flag of which can be overridden one by one:
 
 * ``default``: the three BBH rows where the embedded 1.5B is above its floor, as ``dspy.Predict``
   programs, seed 0, budget 60, 20 train / 10 val / 20 test, capped tokens; about two hours on a
-  2-core machine. Cells go to ``benchmarks/results``.
+  2-core machine. Cells go to ``benchmarks/results/budget60``.
 * ``fair``: the fair re-measurement (issue 17): the same three rows, every optimizer (baseline dlpo tgd
   gepa gepa-chat miprov2 copro), seeds 0-2, budget 60, 20 train / 10 val / 100 test, task max tokens 100,
   optimizer max tokens 600, each peer at its authors' proposal temperature (:mod:`benchmarks.peers`).
-  Cells go to ``benchmarks/results_fair``; run every cell of it on one frozen commit.
+  Cells go to ``benchmarks/results/fair``; run every cell of it on one frozen commit.
 * ``full``: the paper's tasks (GSM8K, MGSM German, BigGSM, MATH-500 and four BBH tasks) with their
   ``ChainOfThought`` programs, seeds 0-2, budget 120, 50 train / 50 val / 100 test: hours per task
-  on a CPU, meant for a hosted model or a vLLM server (``--model``, ``--api-base``).
+  on a CPU, meant for a hosted model or a vLLM server (``--model``, ``--api-base``). Cells go to
+  ``benchmarks/results/full``.
 
 Example (the embedded 1.5B model for both roles, offline)::
 
@@ -43,7 +44,7 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 import dspy  # noqa: E402
 
 from .grid import GRIDS, grid_cells, run_grid  # noqa: E402
-from .harness import BENCHMARKS_DIR, PROJECT_ROOT, at_least  # noqa: E402
+from .harness import PROJECT_ROOT, at_least  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=None,
-                   help="where the cells are written; default benchmarks/<the grid's folder>")
+                   help="where the cells are written; default benchmarks/results/<the grid's folder>")
     p.add_argument("--retry-errors", action="store_true", help="rerun cells whose record has status 'error'")
     p.add_argument("--no-eval-cache", action="store_true",
                    help="score every final program afresh instead of reusing stored scores of the same program "
@@ -93,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     for key, value in GRIDS[args.grid].items():
         if getattr(args, key) is None:
-            setattr(args, key, BENCHMARKS_DIR / value if key == "results_dir" else value)
+            setattr(args, key, value)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

@@ -15,7 +15,7 @@ instructions equal the in-process ones) and writes every run to ``--out`` as JSO
 Example (the integrator's measurement on the 1.5B; about an hour on 2 cores)::
 
     python -m benchmarks.slots --model qwen2.5-coder-1.5b --task bbh/logical_deduction_three_objects@predict \\
-        --budget 60 --n-train 20 --n-val 10 --n-test 20 --slots 2 4 --out benchmarks/results_slots/1.5b.json
+        --budget 60 --n-train 20 --n-val 10 --n-test 20 --slots 2 4 --out benchmarks/results/slots/1.5b.json
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class DLPOTeleprompter(Teleprompter):
         candidates_per_step: rewrites proposed per step (default 1). Each is scored on the step's minibatch
             (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
             a remedy for optimizer LMs that often return no-ops. Measured as ``dlpo+k2`` in
-            ``benchmarks/results_fair``.
+            ``benchmarks/results/fair``.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: it gained nothing with the earlier step

@@ -141,6 +141,8 @@ def test_grid_presets_fill_only_the_flags_not_given() -> None:
     full = run.parse_args(["--grid", "full", "--budget", "30"])
     assert full.budget == 30 and full.seeds == [0, 1, 2] and full.n_test == 100
     assert {"gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting"} <= set(full.tasks)
+    assert args.results_dir.parts[-3:] == ("benchmarks", "results", "budget60")  # one folder per grid
+    assert full.results_dir.parts[-2:] == ("results", "full")
     with pytest.raises(SystemExit):
         run.parse_args(["--grid", "huge"])
 
@@ -618,10 +620,10 @@ def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -
     args = run.parse_args(["--grid", "fair"])
     assert (args.budget, args.n_train, args.n_val, args.n_test, args.max_tokens, args.optimizer_max_tokens) == \
         (60, 20, 10, 100, 100, 600)
-    assert args.results_dir.name == "results_fair" and args.seeds == [0, 1, 2]
+    assert args.results_dir.parts[-2:] == ("results", "fair") and args.seeds == [0, 1, 2]
     assert run.main(["--grid", "fair", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "63 cells into benchmarks/results_fair:"
+    assert lines[0] == "63 cells into benchmarks/results/fair:"
     cells = [tuple(line.split()) for line in lines[1:]]
     assert len(cells) == 63 and len(set(cells)) == 63
     assert {c[1] for c in cells} == {"baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"}
@@ -630,9 +632,9 @@ def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -
 
 def test_recorded_command_is_relative(tmp_path: Path) -> None:
     root = Path(run.__file__).resolve().parent.parent
-    command = relative_command("benchmarks.run", ["--results-dir", str(root / "benchmarks" / "results_fair"),
+    command = relative_command("benchmarks.run", ["--results-dir", str(root / "benchmarks" / "results" / "fair"),
                                                   f"--data-dir={root / 'data'}", "--seeds", "0"], root)
-    assert command == "python -m benchmarks.run --results-dir benchmarks/results_fair --data-dir=data --seeds 0"
+    assert command == "python -m benchmarks.run --results-dir benchmarks/results/fair --data-dir=data --seeds 0"
     _, (record,) = _grid(tmp_path, ["baseline"])
     assert record["command"].startswith("python -m benchmarks.run --tasks toy/reverse")
     assert not any(part.startswith("/") for part in record["command"].split())  # outside the project: ../ paths
@@ -661,14 +663,15 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
 
     names = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
     args = run.parse_args(["--grid", "fair", "--tasks", "toy/reverse", "--optimizers", *names, "--seeds", "0", "1",
-                           "--budget", "40", "--results-dir", str(tmp_path / "results_fair"), "--model", "scripted"])
+                           "--budget", "40", "--results-dir", str(tmp_path / "fair"), "--model", "scripted"])
     data = reverse_examples()
     task = ToyTask(trainset=data[:8], valset=data[8:12], testset=data[12:])
     written = grid.run_grid(args, pool=PeerPool(args), loader=lambda name, **kw: task)
     assert [r["status"] for r in written] == ["ok"] * 14, [r.get("error") for r in written]
     assert all("distinct_proposals" in r["details"] for r in written)
-    assert report.main(["--results-dir", str(tmp_path / "results_fair")]) == 0
-    text = (tmp_path / "results_fair" / "README.md").read_text()
+    assert report.main(["--results-dir", str(tmp_path / "fair")]) == 0
+    text = (tmp_path / "fair" / "README.md").read_text()
+    assert "python -m benchmarks.report --results-dir ../" in text  # the command renders this folder
     for heading in ("## How each peer was run", "## One frozen commit", "### Rows DLPO was never tuned on",
                     "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults",
                     "### How often each DLPO strategy acted"):
