@@ -71,7 +71,7 @@ class DLPOTeleprompter(Teleprompter):
         log_dir: if set, the run is checkpointed there after every step and resumed from it;
             a ``STOP`` file there ends the run at the next step.
         progress: show a tqdm progress bar (it moves with every rollout).
-        track_stats: accepted for MIPROv2/GEPA scripts: DLPO always attaches ``detailed_results``.
+        track_stats: accepted for MIPROv2/GEPA/COPRO scripts: DLPO always attaches ``detailed_results``.
         use_mlflow: log the run to MLflow (opens a run when none is active); automatic under
             ``mlflow.dspy.autolog(log_compiles=True)``. See :mod:`dspy_dlpo.tracking`.
         max_optimizer_tokens: stop once the optimizer LM has used this many tokens (in + out).
@@ -111,7 +111,7 @@ class DLPOTeleprompter(Teleprompter):
         max_consecutive_failures: end the run after this many consecutive failed steps (every
             rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
             burning the budget; None never stops for this reason. Default 5.
-        **peer_options: other MIPROv2/GEPA keywords: accepted when DLPO already behaves as they ask,
+        **peer_options: other MIPROv2/GEPA/COPRO keywords: accepted when DLPO already behaves as they ask,
             otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
 
     The returned program carries ``score`` (validation %), ``candidate_programs``, ``trial_logs``,
