@@ -33,6 +33,11 @@ from .stats import bootstrap_ci, paired_diff_ci, seed_mean_per_example  # noqa: 
 
 logger = logging.getLogger(__name__)
 
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCHMARKS_DIR.parent  # where the recorded commands are run
+RESULTS_DIR = BENCHMARKS_DIR / "results"  # one folder per grid or study: budget60/, budget120/, fair/, slots/, demo/
+DEFAULT_RESULTS_DIR = RESULTS_DIR / "budget60"  # the default grid's cells (run, rescore, report, overhead)
+
 SCHEMA_VERSION = 1
 EXTENDED = "test_extended"  # a cell's test block re-scored on a larger slice (benchmarks/rescore.py)
 APPEND = "+append"  # suffix of a DLPO-family optimizer name: the same run with append_on_no_op=True

@@ -37,11 +37,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from .harness import at_least, write_json_atomic  # noqa: E402
+from .harness import DEFAULT_RESULTS_DIR, PROJECT_ROOT, at_least, write_json_atomic  # noqa: E402
 
 logger = logging.getLogger("benchmarks.overhead")
 
-HERE = Path(__file__).resolve().parent
 OPTIMIZERS = ["dlpo", "tgd", "gepa", "miprov2", "copro"]
 FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]")
 
@@ -194,7 +193,7 @@ def run_one(state: StubState, api_base: str, optimizer: str, threads: int, args:
     start = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--worker", json.dumps(spec)],
-                              cwd=str(HERE.parent), capture_output=True, text=True, timeout=args.timeout)
+                              cwd=str(PROJECT_ROOT), capture_output=True, text=True, timeout=args.timeout)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
             record.update(status="error", error=(proc.stderr or proc.stdout)[-1500:])
@@ -221,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=at_least(1), nargs="+", default=[1, 8])
     p.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
     p.add_argument("--timeout", type=at_least(1.0, float), default=240.0, help="seconds per run")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "overhead.json")
+    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR / "overhead.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 

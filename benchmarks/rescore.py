@@ -36,8 +36,11 @@ import dspy  # noqa: E402
 
 from dspy_dlpo.program import get_params, with_params  # noqa: E402
 
-from .harness import EXTENDED, at_least, evaluate, load_results, relative_command, write_json_atomic  # noqa: E402
-from .run import HERE, ROOT, build_lm, code_version, load_cell_task, score_block  # noqa: E402
+from .cell import load_cell_task, score_block  # noqa: E402
+from .environment import code_version  # noqa: E402
+from .harness import (DEFAULT_RESULTS_DIR, EXTENDED, PROJECT_ROOT, at_least, evaluate, load_results,  # noqa: E402
+                      relative_command, write_json_atomic)
+from .lms import build_lm  # noqa: E402
 
 logger = logging.getLogger("benchmarks.rescore")
 
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=at_least(1), default=1, help="evaluation threads")
     p.add_argument("--llm-threads", type=at_least(1), default=None, help="llama.cpp threads of an embedded model")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -86,7 +89,7 @@ def rescore(args: argparse.Namespace, *, loader: Callable[..., Any] | None = Non
             lm_factory: Callable[[str, int], dspy.BaseLM] | None = None) -> list[dict[str, Any]]:
     """Add a ``test_extended`` block of ``args.n_test`` examples to every selected cell lacking one.
 
-    ``lm_factory(model, max_tokens)`` builds the task LM (default: :func:`benchmarks.run.build_lm`).
+    ``lm_factory(model, max_tokens)`` builds the task LM (default: :func:`benchmarks.lms.build_lm`).
     Returns the updated records."""
     if loader is None:
         from dspy_dlpo.tasks import load_task as loader
@@ -99,7 +102,7 @@ def rescore(args: argparse.Namespace, *, loader: Callable[..., Any] | None = Non
         raise SystemExit(f"no finished cells for {missing} under {args.results_dir}")
     tasks: dict[str, Any] = {}
     lms: dict[tuple[str, int], dspy.BaseLM] = {}
-    version, command = code_version(), relative_command("benchmarks.rescore", args.argv, ROOT)
+    version, command = code_version(), relative_command("benchmarks.rescore", args.argv, PROJECT_ROOT)
     updated = []
     for record in records:
         label = f"{record['task']} / {record['optimizer']} / seed {record['seed']}"

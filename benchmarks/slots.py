@@ -15,7 +15,7 @@ instructions equal the in-process ones) and writes every run to ``--out`` as JSO
 Example (the integrator's measurement on the 1.5B; about an hour on 2 cores)::
 
     python -m benchmarks.slots --model qwen2.5-coder-1.5b --task bbh/logical_deduction_three_objects@predict \\
-        --budget 60 --n-train 20 --n-val 10 --n-test 20 --slots 2 4 --out benchmarks/results_slots/1.5b.json
+        --budget 60 --n-train 20 --n-val 10 --n-test 20 --slots 2 4 --out benchmarks/results/slots/1.5b.json
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ import dspy  # noqa: E402
 
 from .harness import at_least, evaluate  # noqa: E402
 from dspy_dlpo.program import get_params  # noqa: E402
-from .run import load_cell_task, machine_info, task_max_tokens  # noqa: E402
+from .cell import load_cell_task  # noqa: E402
+from .environment import machine_info  # noqa: E402
+from .lms import task_max_tokens  # noqa: E402
 
 logger = logging.getLogger("benchmarks.slots")
 

@@ -219,7 +219,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
 def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any, optimizer: Any,
                    scores: dict[str, float], out: Path) -> dict[str, Any]:
     from .autograd.text import word_count
-    from .report import plot_scores, summarize, table
+    from .summary import plot_scores, summarize, table
 
     words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
     initial = best.detailed_results["initial_score"]

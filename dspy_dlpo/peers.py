@@ -1,6 +1,6 @@
-"""The keywords of DSPy's MIPROv2 and GEPA: what each means for DLPO.
+"""The keywords of DSPy's MIPROv2, GEPA and COPRO: what each means for DLPO.
 
-Scripts written for ``dspy.MIPROv2`` or ``dspy.GEPA`` pass these; DLPO accepts the ones whose
+Scripts written for ``dspy.MIPROv2``, ``dspy.GEPA`` or ``dspy.COPRO`` pass these; DLPO accepts the ones whose
 behaviour it already has (with the value it implies), warns about the ones that change nothing,
 and rejects the rest with what to use instead. The constructor's own equivalents
 (``reflection_lm``, ``track_stats``, ``num_threads=None``, ``seed=None``, ...) are real keywords of
@@ -61,6 +61,10 @@ REJECTED: dict[str, str] = {
     "enable_tool_optimization": "DLPO optimizes instructions only",
     "gepa_kwargs": "pass DLPO's own keywords (see DLPOTeleprompter's docstring)",
     "seed": "pass seed=... to DLPOTeleprompter(...); compile never changes the optimizer's configuration",
+    "breadth": "use candidates_per_step=N (rewrites proposed per step, each scored on the minibatch, the best "
+               "kept; COPRO's breadth is its candidates per round)",
+    "depth": "use max_steps=N (COPRO's depth is its number of rounds) or a budget: max_metric_calls or auto",
+    "eval_kwargs": "pass num_threads=N (and progress=False) to DLPOTeleprompter(...): DLPO evaluates with them",
 }
 
 
@@ -77,7 +81,7 @@ def _means_off(key: str, value: Any) -> bool:
 
 
 def check_peer_keywords(where: str, options: dict[str, Any]) -> None:
-    """Accept, warn about or reject the MIPROv2/GEPA keywords in ``options`` (``where``: for messages).
+    """Accept, warn about or reject the MIPROv2/GEPA/COPRO keywords in ``options`` (``where``: for messages).
 
     A keyword without an equivalent is still accepted when its value switches the feature off
     (None, False) or asks for what DLPO does anyway (``max_labeled_demos=0``, ...).
@@ -92,7 +96,7 @@ def check_peer_keywords(where: str, options: dict[str, Any]) -> None:
             if allowed is None and value is not None:
                 logger.warning("%s: %s=%r is ignored: %s", where, key, value, why)
         elif key in REJECTED:
-            raise TypeError(f"{where}: {key} (a MIPROv2/GEPA keyword) has no DLPO equivalent as such: "
+            raise TypeError(f"{where}: {key} (a MIPROv2/GEPA/COPRO keyword) has no DLPO equivalent as such: "
                             f"{REJECTED[key]}")
         else:
             raise TypeError(f"{where} got an unexpected keyword argument {key!r}")

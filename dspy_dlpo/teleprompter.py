@@ -17,7 +17,7 @@ from .budget import UsageMeter, projection
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
-from .data import example_key, prepare_data
+from .dataloader import example_key, prepare_data
 from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
 from .program import check_metric, get_params, with_params
@@ -71,7 +71,7 @@ class DLPOTeleprompter(Teleprompter):
         log_dir: if set, the run is checkpointed there after every step and resumed from it;
             a ``STOP`` file there ends the run at the next step.
         progress: show a tqdm progress bar (it moves with every rollout).
-        track_stats: accepted for MIPROv2/GEPA scripts: DLPO always attaches ``detailed_results``.
+        track_stats: accepted for MIPROv2/GEPA/COPRO scripts: DLPO always attaches ``detailed_results``.
         use_mlflow: log the run to MLflow (opens a run when none is active); automatic under
             ``mlflow.dspy.autolog(log_compiles=True)``. See :mod:`dspy_dlpo.tracking`.
         max_optimizer_tokens: stop once the optimizer LM has used this many tokens (in + out).
@@ -96,7 +96,7 @@ class DLPOTeleprompter(Teleprompter):
         candidates_per_step: rewrites proposed per step (default 1). Each is scored on the step's minibatch
             (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
             a remedy for optimizer LMs that often return no-ops. Measured as ``dlpo+k2`` in
-            ``benchmarks/results_fair``.
+            ``benchmarks/results/fair``.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: it gained nothing with the earlier step
@@ -111,7 +111,7 @@ class DLPOTeleprompter(Teleprompter):
         max_consecutive_failures: end the run after this many consecutive failed steps (every
             rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
             burning the budget; None never stops for this reason. Default 5.
-        **peer_options: other MIPROv2/GEPA keywords: accepted when DLPO already behaves as they ask,
+        **peer_options: other MIPROv2/GEPA/COPRO keywords: accepted when DLPO already behaves as they ask,
             otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
 
     The returned program carries ``score`` (validation %), ``candidate_programs``, ``trial_logs``,

@@ -23,7 +23,7 @@ from .budget import UsageMeter, step_cost
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
 from .contract import check_baseline_scores
-from .data import minibatch
+from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures
 from .program import Rollout, RunCounter, run_batch, with_params
 from .state import RunState
@@ -113,7 +113,7 @@ class Trainer(StepMixin):
         return score, rollouts
 
     def batch(self, step: int) -> list[tuple[int, dspy.Example]]:
-        """Minibatch of ``step`` (:func:`~dspy_dlpo.data.minibatch`): no example twice in one batch."""
+        """Minibatch of ``step`` (:func:`~dspy_dlpo.dataloader.minibatch`): no example twice in one batch."""
         indices = minibatch(len(self.trainset), self.config.batch_size, seed=self.config.seed, step=step)
         return [(i, self.trainset[i]) for i in indices]
 

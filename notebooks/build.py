@@ -76,7 +76,7 @@ QUICKSTART = [
                   'print(f"reloaded test score: {evaluate(fresh).score:.1f}%")'),
     new_markdown_cell("## Validation score over steps"),
     new_code_cell('from IPython.display import Image\n'
-                  'from dspy_dlpo.report import plot_scores\n'
+                  'from dspy_dlpo.summary import plot_scores\n'
                   'path = plot_scores(optimized.trial_logs, optimized.detailed_results["initial_score"], '
                   'OUT / "quickstart.png")\n'
                   'for r in optimized.trial_logs:\n'

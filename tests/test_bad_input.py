@@ -87,7 +87,7 @@ def test_no_lm_at_all_is_a_clear_error():
 
 
 def test_overlapping_valset_warns(caplog):
-    from dspy_dlpo.data import prepare_data
+    from dspy_dlpo.dataloader import prepare_data
     with caplog.at_level(logging.WARNING):
         prepare_data(DATA[:8], DATA[6:10], seed=0)
     assert "valset shares 2 example(s) with trainset" in caplog.text

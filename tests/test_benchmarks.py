@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project r
 
 from scripted import MAGIC, ScriptedOptimizer, chat_reply, exact_metric, reverse_examples, reverse_task_lm
 
-from benchmarks import peers, report, run, stats
+from benchmarks import cell, environment, grid, lms, peers, report, run, stats
 from benchmarks.report import cells as report_cells
 from benchmarks.report import fair, fair_sections, provenance, runs, tables
 from benchmarks.chat_proposer import ChatInstructionProposer, clip, parse_instruction
@@ -48,7 +48,7 @@ class ToyTask:
         return dspy.Predict("question -> answer")
 
 
-class ScriptedPool(run.LMPool):
+class ScriptedPool(lms.LMPool):
     """LMs from scripts instead of ``make_lm``."""
 
     def __init__(self, args: Any) -> None:
@@ -67,7 +67,7 @@ def _grid(tmp_path: Path, optimizers: list[str]) -> tuple[Any, list[dict[str, An
     args = run.parse_args(["--tasks", "toy/reverse", "--optimizers", *optimizers, "--seeds", "0",
                            "--budget", "20", "--results-dir", str(tmp_path / "results"),
                            "--model", "scripted", "--threads", "2"])
-    written = run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask())
+    written = grid.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask())
     return args, written
 
 
@@ -110,7 +110,7 @@ def test_grid_writes_cells_skips_on_rerun_and_reports(tmp_path: Path) -> None:
     other = run.parse_args(["--tasks", "toy/reverse", "--optimizers", "baseline", "dlpo", "gepa", "--seeds", "0",
                             "--budget", "30", "--results-dir", str(tmp_path / "results"), "--model", "scripted"])
     with pytest.raises(ValueError, match=r"(?s)2 recorded cell\(s\).*dlpo/seed0.json: budget 20 \(now 30\)"):
-        run.run_grid(other, pool=ScriptedPool(other), loader=lambda name, **kw: ToyTask())
+        grid.run_grid(other, pool=ScriptedPool(other), loader=lambda name, **kw: ToyTask())
     assert not (tmp_path / "results" / "toy" / "reverse" / "gepa").exists()
     assert run.main(["--tasks", "toy/reverse", "--optimizers", "dlpo", "--seeds", "0", "--budget", "30",
                      "--results-dir", str(tmp_path / "results"), "--model", "scripted"]) == 2
@@ -136,11 +136,13 @@ def test_grid_presets_fill_only_the_flags_not_given() -> None:
     assert args.grid == "default" and args.seeds == [0] and args.budget == 60
     assert (args.n_train, args.n_val, args.n_test, args.optimizer_max_tokens) == (20, 10, 20, 600)
     assert all(t.startswith("bbh/") and t.endswith("@predict") for t in args.tasks) and len(args.tasks) == 3
-    assert [run.task_max_tokens(t, None) for t in ("bbh/x@predict", "bbh/x", "gsm8k")] == [100, 160, 256]
-    assert run.task_max_tokens("bbh/x@predict", 120) == 120
+    assert [lms.task_max_tokens(t, None) for t in ("bbh/x@predict", "bbh/x", "gsm8k")] == [100, 160, 256]
+    assert lms.task_max_tokens("bbh/x@predict", 120) == 120
     full = run.parse_args(["--grid", "full", "--budget", "30"])
     assert full.budget == 30 and full.seeds == [0, 1, 2] and full.n_test == 100
     assert {"gsm8k", "mgsm/de", "biggsm", "math500", "bbh/object_counting", "bbh/word_sorting"} <= set(full.tasks)
+    assert args.results_dir.parts[-3:] == ("benchmarks", "results", "budget60")  # one folder per grid
+    assert full.results_dir.parts[-2:] == ("results", "full")
     with pytest.raises(SystemExit):
         run.parse_args(["--grid", "huge"])
 
@@ -262,12 +264,12 @@ def test_predict_variant_of_a_task() -> None:
         loaded.append(name)
         return ToyTask(name=name)
 
-    task = run.load_cell_task("toy/reverse@predict", loader, n_train=4)
+    task = cell.load_cell_task("toy/reverse@predict", loader, n_train=4)
     assert loaded == ["toy/reverse"] and task.name == "toy/reverse@predict"
     assert type(task.make_program()) is dspy.Predict
-    assert run.load_cell_task("toy/reverse", loader).name == "toy/reverse"
+    assert cell.load_cell_task("toy/reverse", loader).name == "toy/reverse"
     with pytest.raises(ValueError, match="@cot"):
-        run.load_cell_task("toy/reverse@cot", loader)
+        cell.load_cell_task("toy/reverse@cot", loader)
 
 
 def test_diagnostics_tell_each_step() -> None:
@@ -618,10 +620,10 @@ def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -
     args = run.parse_args(["--grid", "fair"])
     assert (args.budget, args.n_train, args.n_val, args.n_test, args.max_tokens, args.optimizer_max_tokens) == \
         (60, 20, 10, 100, 100, 600)
-    assert args.results_dir.name == "results_fair" and args.seeds == [0, 1, 2]
+    assert args.results_dir.parts[-2:] == ("results", "fair") and args.seeds == [0, 1, 2]
     assert run.main(["--grid", "fair", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "63 cells into benchmarks/results_fair:"
+    assert lines[0] == "63 cells into benchmarks/results/fair:"
     cells = [tuple(line.split()) for line in lines[1:]]
     assert len(cells) == 63 and len(set(cells)) == 63
     assert {c[1] for c in cells} == {"baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"}
@@ -630,9 +632,9 @@ def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -
 
 def test_recorded_command_is_relative(tmp_path: Path) -> None:
     root = Path(run.__file__).resolve().parent.parent
-    command = relative_command("benchmarks.run", ["--results-dir", str(root / "benchmarks" / "results_fair"),
+    command = relative_command("benchmarks.run", ["--results-dir", str(root / "benchmarks" / "results" / "fair"),
                                                   f"--data-dir={root / 'data'}", "--seeds", "0"], root)
-    assert command == "python -m benchmarks.run --results-dir benchmarks/results_fair --data-dir=data --seeds 0"
+    assert command == "python -m benchmarks.run --results-dir benchmarks/results/fair --data-dir=data --seeds 0"
     _, (record,) = _grid(tmp_path, ["baseline"])
     assert record["command"].startswith("python -m benchmarks.run --tasks toy/reverse")
     assert not any(part.startswith("/") for part in record["command"].split())  # outside the project: ../ paths
@@ -661,14 +663,15 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
 
     names = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "miprov2", "copro"]
     args = run.parse_args(["--grid", "fair", "--tasks", "toy/reverse", "--optimizers", *names, "--seeds", "0", "1",
-                           "--budget", "40", "--results-dir", str(tmp_path / "results_fair"), "--model", "scripted"])
+                           "--budget", "40", "--results-dir", str(tmp_path / "fair"), "--model", "scripted"])
     data = reverse_examples()
     task = ToyTask(trainset=data[:8], valset=data[8:12], testset=data[12:])
-    written = run.run_grid(args, pool=PeerPool(args), loader=lambda name, **kw: task)
+    written = grid.run_grid(args, pool=PeerPool(args), loader=lambda name, **kw: task)
     assert [r["status"] for r in written] == ["ok"] * 14, [r.get("error") for r in written]
     assert all("distinct_proposals" in r["details"] for r in written)
-    assert report.main(["--results-dir", str(tmp_path / "results_fair")]) == 0
-    text = (tmp_path / "results_fair" / "README.md").read_text()
+    assert report.main(["--results-dir", str(tmp_path / "fair")]) == 0
+    text = (tmp_path / "fair" / "README.md").read_text()
+    assert "python -m benchmarks.report --results-dir ../" in text  # the command renders this folder
     for heading in ("## How each peer was run", "## One frozen commit", "### Rows DLPO was never tuned on",
                     "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults",
                     "### How often each DLPO strategy acted"):
@@ -722,7 +725,7 @@ def test_code_version_covers_every_module_a_cell_runs() -> None:
     root = Path(run.__file__).resolve().parent.parent
     loaded = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
                             timeout=120).stdout.split()
-    assert "peers.py" in loaded and set(loaded) <= set(run.CELL_CODE), sorted(set(loaded) - set(run.CELL_CODE))
+    assert "peers.py" in loaded and set(loaded) <= set(environment.CELL_CODE), sorted(set(loaded) - set(environment.CELL_CODE))
 
 
 def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> None:
@@ -735,7 +738,7 @@ def test_resuming_on_other_code_is_refused_unless_allowed(tmp_path: Path) -> Non
     args = run.parse_args(["--tasks", "toy/reverse", "--optimizers", "baseline", "--seeds", "0", "--budget", "20",
                            "--results-dir", str(tmp_path / "results"), "--model", "scripted", "--threads", "2",
                            "--allow-mixed-code"])
-    assert run.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask()) == []  # skipped, done
+    assert grid.run_grid(args, pool=ScriptedPool(args), loader=lambda name, **kw: ToyTask()) == []  # skipped, done
 
 
 def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run() -> None:

@@ -9,7 +9,7 @@ import dspy
 import pytest
 
 from dspy_dlpo import __version__, cli
-from dspy_dlpo.report import score_series, table
+from dspy_dlpo.summary import score_series, table
 from dspy_dlpo.lm.engine import function_lm
 from scripted import ScriptedOptimizer, chat_reply, reverse_task_lm
 from test_cli import fake_task

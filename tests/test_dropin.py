@@ -200,6 +200,8 @@ def test_peer_defaults_and_aliases_are_accepted():
     ({"num_candidates": 10}, TypeError, "num_candidates .* use max_steps"),
     ({"init_temperature": 1.0}, TypeError, "use annealing=t0"),
     ({"max_full_evals": 3}, TypeError, "use max_metric_calls=N"),
+    ({"breadth": 10}, TypeError, "breadth .*COPRO.* use candidates_per_step=N"),
+    ({"depth": 3}, TypeError, "depth .*COPRO.* use max_steps=N"),
     ({"skip_perfect_score": False}, ValueError, "skip_perfect_score=False is not supported"),
     ({"failure_score": -1}, ValueError, "failure_score=-1 is not supported: a failed example always scores 0"),
     ({"no_such_option": 1}, TypeError, "unexpected keyword argument 'no_such_option'"),
@@ -225,6 +227,7 @@ def test_a_dspy_callback_is_pointed_to_dspy_configure():
 
 @pytest.mark.parametrize("kwargs, message", [({"minibatch_size": 10}, "pass batch_size=N to DLPOTeleprompter"),
                                              ({"num_trials": 20}, "use max_steps=N"),
+                                             ({"eval_kwargs": {"num_threads": 4}}, "pass num_threads=N"),
                                              ({"seed": 3}, "pass seed=... to DLPOTeleprompter")])
 def test_mipro_compile_keywords_are_answered_before_any_lm_call(kwargs, message):
     optimizer = ScriptedOptimizer()

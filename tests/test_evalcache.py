@@ -38,7 +38,7 @@ def test_scores_round_trip_and_a_wrong_length_is_a_miss(tmp_path):
 def test_the_grid_reuses_stored_scores_of_the_same_program_and_says_so(tmp_path):
     from types import SimpleNamespace
 
-    from benchmarks import run
+    from benchmarks import cell, run
     from scripted import exact_metric, reverse_examples, reverse_task_lm
 
     calls = []
@@ -47,12 +47,12 @@ def test_the_grid_reuses_stored_scores_of_the_same_program_and_says_so(tmp_path)
     examples = reverse_examples()[:3]
     cache = (EvalCache(tmp_path), {"model": "local", "max_tokens": 10})
     with dspy.context(lm=reverse_task_lm()):
-        first = run.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=cache)
-        second = run.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=cache)
-        uncached = run.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=None)
+        first = cell.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=cache)
+        second = cell.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=cache)
+        uncached = cell.scored(dspy.Predict("question -> answer"), examples, task, threads=1, cache=None)
     assert first == ([0.0, 0.0, 0.0], False) and second == ([0.0, 0.0, 0.0], True) and uncached[1] is False
     assert len(calls) == 6                              # the second scoring ran nothing
     args = run.parse_args(["--model", "openai/x", "--tasks", "toy"])
-    assert run.eval_cache_for(args, "toy") is None     # a served or hosted task LM is never cached
+    assert cell.eval_cache_for(args, "toy") is None     # a served or hosted task LM is never cached
     args = run.parse_args(["--model", "local", "--tasks", "toy", "--no-eval-cache"])
-    assert run.eval_cache_for(args, "toy") is None
+    assert cell.eval_cache_for(args, "toy") is None

@@ -11,6 +11,7 @@ from typing import Any
 import dspy
 import pytest
 
+from benchmarks import cell, lms
 from benchmarks import run as bench
 from dspy_dlpo import cli
 from dspy_dlpo.lm import LMSetupError, optimizer_settings, preflight, role_lm, task_settings
@@ -186,14 +187,14 @@ def test_benchmarks_preflight_before_any_cell(server, tmp_path, capsys):
 def test_benchmarks_pool_gives_each_role_its_own_server(server):
     args = bench.parse_args(["--model", "openai/served", "--api-base", server.url,
                              "--optimizer-api-base", "http://127.0.0.1:9/v1", "--optimizer-api-key", "k2"])
-    pool = bench.LMPool(args)
+    pool = lms.LMPool(args)
     assert pool.task_lm("bbh/object_counting").kwargs["api_base"] == server.url
     optimizer = pool.base(pool.optimizer_spec())
     assert optimizer.kwargs["api_base"] == "http://127.0.0.1:9/v1" and optimizer.kwargs["api_key"] == "k2"
 
 
 def test_recorded_command_hides_api_keys():
-    line = " ".join(bench.redacted_args(["--api-key", "abc", "--optimizer-api-key=xyz", "--model", "m"]))
+    line = " ".join(cell.redacted_args(["--api-key", "abc", "--optimizer-api-key=xyz", "--model", "m"]))
     assert "abc" not in line and "xyz" not in line and "--model m" in line and line.count("[REDACTED]") == 2
 
 

@@ -12,7 +12,7 @@ from dspy_dlpo.autograd.text import split_sentences
 from dspy_dlpo.strategies import TextualSimulatedAnnealing
 from dspy_dlpo.strategies.base import StepContext
 from dspy_dlpo.acceptance import decide
-from dspy_dlpo.data import minibatch
+from dspy_dlpo.dataloader import minibatch
 from scripted import (MAGIC, ScriptedOptimizer, chat_reply, exact_metric, field_value, reverse_examples,
                       reverse_task_lm, system_text)
 from dspy_dlpo.lm.engine import function_lm

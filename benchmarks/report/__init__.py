@@ -1,14 +1,15 @@
-"""Write ``benchmarks/README.md`` and ``benchmarks/plots/*.png`` from the result files only.
+"""Write a results folder's ``README.md`` and ``plots/*.png`` from its result files only.
 
-Every number in the README is computed here from ``benchmarks/results/**/seed*.json`` (and
-``benchmarks/results/overhead.json`` if present); nothing is typed by hand::
+Every number in that README is computed here from ``<results-dir>/**/seed*.json`` (and
+``<results-dir>/overhead.json`` if present); nothing is typed by hand::
 
-    python -m benchmarks.report [--results-dir benchmarks/results] [--out benchmarks/README.md]
+    python -m benchmarks.report [--results-dir benchmarks/results/budget60] [--out <results-dir>/README.md]
 
 The package, by seam: :mod:`.cells` (aggregates and paired differences of the result cells),
 :mod:`.fair` (the fair comparison's statistics), :mod:`.tables`, :mod:`.runs`, :mod:`.provenance` and
 :mod:`.fair_sections` (the Markdown tables and texts), :mod:`.figures` (the plots), and :mod:`.sections`
-(the README as a list of sections, each a small function).
+(the README as a list of sections, each a small function). The narrative across the folders is
+``benchmarks/README.md``, written by hand.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..harness import load_results
+from ..harness import DEFAULT_RESULTS_DIR, load_results
 from .cells import aggregate, order_optimizers, reference_of
 from .figures import plot_ablation, plot_score_vs_calls
 from .sections import Report, render
-
-HERE = Path(__file__).resolve().parent.parent  # benchmarks/
 
 
 def _linked(path: Path, readme_dir: Path) -> str:
@@ -49,14 +48,12 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Write the benchmark README and plots from the result files.")
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
-    p.add_argument("--out", type=Path, default=None,
-                   help="default benchmarks/README.md for benchmarks/results, else README.md in the results folder")
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    p.add_argument("--out", type=Path, default=None, help="default: README.md in the results folder")
     p.add_argument("--plots-dir", type=Path, default=None, help="default: plots/ next to --out")
     args = p.parse_args(argv)
     if args.out is None:
-        default = args.results_dir.resolve() == (HERE / "results").resolve()
-        args.out = HERE / "README.md" if default else args.results_dir / "README.md"
+        args.out = args.results_dir / "README.md"
     if args.plots_dir is None:
         args.plots_dir = args.out.parent / "plots"
     build_report(args.results_dir, args.out, args.plots_dir)

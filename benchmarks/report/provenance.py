@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from ..harness import DEFAULT_RESULTS_DIR, PROJECT_ROOT
 from .markdown import fmt
 
 
@@ -34,11 +36,23 @@ def as_module_command(command: str) -> str:
     return command
 
 
+def project_relative(path: Path) -> str:
+    """``path`` relative to the project root, where the commands are run."""
+    return os.path.relpath(Path(path).resolve(), PROJECT_ROOT)
+
+
+def report_command(results_dir: Path) -> str:
+    """The command that renders ``results_dir``'s README (``--results-dir`` unless it is the default folder)."""
+    if Path(results_dir).resolve() == DEFAULT_RESULTS_DIR.resolve():
+        return "python -m benchmarks.report"
+    return f"python -m benchmarks.report --results-dir {project_relative(results_dir)}"
+
+
 def commands_section(records: list[dict[str, Any]], results_dir: Path) -> str:
     ordered = sorted(records, key=lambda r: r.get("started_at", ""))
     commands = list(dict.fromkeys(as_module_command(r.get("command", "")) for r in ordered))
     lines = ["```bash", 'pip install -e ".[benchmarks]"   # optuna for dspy.MIPROv2, matplotlib for the plots']
-    lines += [c for c in commands if c] + ["python -m benchmarks.report"]
+    lines += [c for c in commands if c] + [report_command(results_dir)]
     if (results_dir / "overhead.json").exists():
         lines.insert(-1, json.loads((results_dir / "overhead.json").read_text()).get("command", ""))
     return "\n".join(lines + ["```"])

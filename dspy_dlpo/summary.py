@@ -1,4 +1,5 @@
-"""Run reports for the CLI: a before/after table, a JSON report and a PNG plot of scores."""
+"""The summary of one optimization run (CLI and notebooks): a before/after table, a JSON report
+and a PNG plot of scores."""
 
 from __future__ import annotations
 

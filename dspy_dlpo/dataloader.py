@@ -1,4 +1,5 @@
-"""Training data: validation, the automatic train/validation split, and minibatches."""
+"""The data loader: checks the train and validation sets, holds half of ``trainset`` out when no
+valset is given, and samples the minibatches."""
 
 from __future__ import annotations
 
