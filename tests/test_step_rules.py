@@ -87,15 +87,22 @@ def keyword_task_lm():
     return function_lm(reply, name="keyword-task")
 
 
-def test_a_candidate_that_validates_below_the_best_sends_the_search_back_to_the_best():
-    def rewrite(prompt, n):
-        return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
-    optimizer = ScriptedOptimizer(rewrite=rewrite)
+def alternate(prompt, n):
+    """The optimizer's rewrite: BETA from ALPHA, ALPHA from anything else."""
+    return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
+
+
+def keyword_run(rewrite, max_steps=3):
+    """A compile on the keyword task: ALPHA validates at 75%, BETA at 0%."""
     with dspy.context(lm=keyword_task_lm()):
-        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=3, batch_size=4,
-                                  progress=False, **OFF).compile(
+        return DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer(rewrite=rewrite).lm(),
+                                max_steps=max_steps, batch_size=4, progress=False, **OFF).compile(
             dspy.Predict("question -> answer"), trainset=reverse_examples(TRAIN_WORDS),
             valset=reverse_examples(VAL_WORDS))
+
+
+def test_a_candidate_that_validates_below_the_best_sends_the_search_back_to_the_best():
+    result = keyword_run(alternate)
     logs = result.trial_logs
     assert [r["val_score"] for r in logs[:2]] == [75.0, 0.0]
     assert logs[1]["instruction_after"] == "BETA." and logs[1]["returned_to_best"] is True
@@ -109,28 +116,15 @@ def test_a_rewrite_already_validated_below_the_best_is_re_asked_not_scored_again
     def rewrite(prompt, n):
         if "ALPHA." in prompt and "scored 0% on the held-out examples" in prompt:
             return "<instruction>ALPHA. Reverse the word.</instruction>"
-        return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
-    optimizer = ScriptedOptimizer(rewrite=rewrite)
-    with dspy.context(lm=keyword_task_lm()):
-        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=3, batch_size=4,
-                                  progress=False, **OFF).compile(
-            dspy.Predict("question -> answer"), trainset=reverse_examples(TRAIN_WORDS),
-            valset=reverse_examples(VAL_WORDS))
-    third = result.trial_logs[2]
+        return alternate(prompt, n)
+    third = keyword_run(rewrite).trial_logs[2]
     assert "tried in an earlier step and scored 0%" in third["problems"][0]
     assert third["instruction_after"] == "ALPHA. Reverse the word." and third["attempts"] == 2
     assert third["step_metric_calls"] == 4 + 4       # the known BETA cost nothing; the new rewrite its minibatch
 
 
 def test_only_known_rewrites_end_the_step_without_spending_on_them():
-    def rewrite(prompt, n):
-        return "<instruction>BETA.</instruction>" if "ALPHA." in prompt else "<instruction>ALPHA.</instruction>"
-    with dspy.context(lm=keyword_task_lm()):
-        result = DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer(rewrite=rewrite).lm(), max_steps=3,
-                                  batch_size=4, progress=False, **OFF).compile(
-            dspy.Predict("question -> answer"), trainset=reverse_examples(TRAIN_WORDS),
-            valset=reverse_examples(VAL_WORDS))
-    third = result.trial_logs[2]
+    third = keyword_run(alternate).trial_logs[2]
     assert third["outcome"] == "known" and third["instruction_after"] is None
     assert third["step_metric_calls"] == 4 and third["attempts"] == 3 and not third["failed"]
 
