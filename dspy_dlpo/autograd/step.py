@@ -56,9 +56,9 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")
-    known = ctx.validated_score(candidate)
-    if known is not None:
-        return None, "known", (f"that instruction was tried in an earlier step and scored {known:.0f}% on the "
+    earlier = ctx.validated_score(candidate)
+    if earlier is not None:
+        return None, "known", (f"that instruction was tried in an earlier step and scored {earlier:.0f}% on the "
                                "held-out examples, no better than the best one; write a different instruction.")
     for strategy in strategies:
         message = strategy.check(ctx, candidate)

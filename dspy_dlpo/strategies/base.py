@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..autograd.text import normalize
+
 
 def derived_rng(seed: int, *keys: Any) -> random.Random:
     """A ``random.Random`` determined by ``seed`` and ``keys`` only (stable across processes)."""
@@ -52,12 +54,10 @@ class StepContext:
     def validated_score(self, instruction: str) -> float | None:
         """The validation score (percent) of the current program with this parameter set to
         ``instruction``, if that program was validated before (whitespace and case ignored), else None."""
-        key = " ".join(instruction.split()).lower()
-        others = {k: v for k, v in self.params.items() if k != self.param}
+        key, others = normalize(instruction), {k: v for k, v in self.params.items() if k != self.param}
         for cand in self.candidates:
-            params = cand["params"]
-            if (" ".join(str(params.get(self.param, "")).split()).lower() == key
-                    and {k: v for k, v in params.items() if k != self.param} == others):
+            params = dict(cand["params"])
+            if normalize(params.pop(self.param, "")) == key and params == others:
                 return cand["score"]
         return None
 
