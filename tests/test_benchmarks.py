@@ -338,7 +338,7 @@ def test_rescore_adds_a_larger_test_block_and_checks_the_rebuilt_program(tmp_pat
 
 
 def test_main_table_without_a_baseline_cell_shows_no_delta() -> None:
-    agg = {("t", "dlpo"): {"seeds": [0], "test": 44.0, "ci": (35.0, 54.0), "per_seed": [44.0], "val": 50.0,
+    agg = {("t", "dlpo"): {"seeds": [0], "test": 44.0, "ci": (35.0, 54.0), "per_seed": [44.0], "val": 50.0, "val_per_seed": [50.0],
                            "metric_calls": 105, "optimizer_calls": 49, "task_tokens": 1, "optimizer_tokens": 2,
                            "wall_time_s": 60.0, "instruction_words": 44}}
     row = tables.main_table(agg, ["t"], ["dlpo"]).splitlines()[-1]

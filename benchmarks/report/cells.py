@@ -42,7 +42,7 @@ def aggregate(records: list[dict[str, Any]], test_key: str = "test") -> dict[tup
         lo, hi = bootstrap_ci(per_example)
         spend = lambda k: mean_of(c["spend"].get(k, 0) for c in cells)  # noqa: E731
         out[key] = {"seeds": [c["seed"] for c in cells], "n_test": len(per_example), "per_example": per_example,
-                    "per_seed": [c[test_key]["score"] for c in cells],
+                    "per_seed": [c[test_key]["score"] for c in cells], "val_per_seed": [c["val"]["score"] for c in cells],
                     "test": 100.0 * mean_of(per_example), "ci": (lo, hi), "val": mean_of(c["val"]["score"] for c in cells),
                     "metric_calls": spend("metric_calls"), "optimizer_calls": spend("optimizer_calls"),
                     "task_tokens": spend("task_input_tokens") + spend("task_output_tokens"),

@@ -12,8 +12,8 @@ from .markdown import fmt, fmt_int
 
 
 def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str]) -> str:
-    head = ("| task | optimizer | seeds | test % [95% CI] | test % per seed | Δ vs baseline | val % | metric calls "
-            "| optimizer calls | distinct proposals | billed rollouts "
+    head = ("| task | optimizer | seeds | test % [95% CI] | test % per seed | Δ vs baseline | val % | val % per seed "
+            "| metric calls | optimizer calls | distinct proposals | billed rollouts "
             "| task tokens | optimizer tokens | wall time (min) | instruction words |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for task in tasks:
@@ -26,7 +26,7 @@ def main_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], opt
             lines.append(f"| {task} | {opt} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
                          f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {', '.join(fmt(v) for v in a['per_seed'])} "
                          f"| {'' if opt == 'baseline' else '-' if math.isnan(delta) else f'{delta:+.1f}'} "
-                         f"| {fmt(a['val'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
+                         f"| {fmt(a['val'])} | {', '.join(fmt(v) for v in a['val_per_seed'])} | {fmt_int(a['metric_calls'])} | {fmt_int(a['optimizer_calls'])} "
                          f"| {fmt(a.get('distinct_proposals'))} | {fmt_int(a.get('billed_rollouts'))} "
                          f"| {fmt_int(a['task_tokens'])} | {fmt_int(a['optimizer_tokens'])} "
                          f"| {fmt(a['wall_time_s'] / 60.0)} | {fmt_int(a['instruction_words'])} |")
