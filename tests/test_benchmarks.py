@@ -18,7 +18,7 @@ from scripted import MAGIC, ScriptedOptimizer, chat_reply, exact_metric, reverse
 
 from benchmarks import cell, environment, grid, lms, peers, report, run, stats
 from benchmarks.report import cells as report_cells
-from benchmarks.report import fair, fair_sections, provenance, runs, tables
+from benchmarks.report import fair, fair_sections, figures, provenance, runs, tables
 from benchmarks.chat_proposer import ChatInstructionProposer, clip, parse_instruction
 from benchmarks.harness import (CountingMetric, bootstrap_ci, load_results, metered_lm, Meter, lm_call_count,
                                 paired_diff_ci, relative_command, seed_mean_per_example)
@@ -361,6 +361,36 @@ def test_extended_ablation_rows_pair_each_variant_with_its_reference_on_the_same
     assert "| tgd 25.0 | -25.0 [" in rows["tgd+append"]                 # +append against the same run without it
     assert [report_cells.reference_of(n) for n in ("dlpo+append", "dlpo-only-x", "dlpo-minus-x", "dlpo", "gepa")] == \
         ["dlpo", "tgd", "dlpo", None, None]
+
+
+def test_missing_cells_lists_unrun_seeds_of_the_folders_optimizers_only() -> None:
+    def cell(task: str, optimizer: str, seed: int) -> dict[str, Any]:
+        return {"status": "ok", "task": task, "optimizer": optimizer, "seed": seed}
+    records = [cell("a", "dlpo", 0), cell("a", "dlpo", 1), cell("a", "gepa", 0), cell("b", "dlpo", 0),
+               cell("b", "gepa", 0), cell("b", "gepa", 1), cell("b", "dlpo-minus-momentum", 2)]
+    text = runs.missing_cells(records, ["a", "b"])
+    assert text.splitlines() == ["- **a**: gepa (seed 1)", "- **b**: dlpo (seed 1)"]   # no gepa-chatadapter, no seed 2
+    full = records + [cell("a", "gepa", 1), cell("b", "dlpo", 1)]
+    assert runs.missing_cells(full, ["a", "b"]).startswith("Every task has a cell")
+
+
+def test_ablation_rows_compare_each_variant_with_its_reference_on_the_variants_seeds(tmp_path: Path) -> None:
+    def cell(optimizer: str, seed: int, scores: list[float], val: float = 50.0) -> dict[str, Any]:
+        block = {"score": 100.0 * sum(scores) / len(scores), "per_example": scores, "n": len(scores)}
+        return {"status": "ok", "task": "t", "optimizer": optimizer, "seed": seed, "instruction_words": 5,
+                "val": {"score": val}, "spend": {"metric_calls": 60}, "wall_time_s": 60.0, "test": block}
+    records = [cell("dlpo", 0, [1, 1, 1, 0], 60.0), cell("dlpo", 1, [0, 0, 0, 0], 20.0),
+               cell("dlpo", 2, [0, 0, 0, 0], 20.0), cell("tgd", 0, [1, 0, 0, 0]),
+               cell("dlpo-minus-momentum", 0, [1, 1, 1, 1], 70.0), cell("dlpo-minus-momentum", 1, [1, 0, 0, 0], 30.0),
+               cell("dlpo-only-annealing", 2, [1, 1, 0, 0]), {**cell("dlpo-only-dropout", 0, [0, 0, 0, 0]),
+                                                               "status": "error"}]
+    rows = {line.split(" | ")[1]: line for line in tables.ablation_table(records, ["t"]).splitlines()[2:]}
+    # dlpo on seeds 0 and 1 scores 37.5 (its three-seed mean, 25.0, would be the wrong reference)
+    assert "| 0,1 | 62.5 [" in rows["dlpo-minus-momentum"] and "| dlpo 37.5 | +25.0 [" in rows["dlpo-minus-momentum"]
+    assert "| 50.0 | +10.0 |" in rows["dlpo-minus-momentum"]           # val 50 against dlpo's 40 on seeds 0, 1
+    assert "| tgd: not run on these seeds | - |" in rows["dlpo-only-annealing"]
+    assert "dlpo-only-dropout" not in rows                            # a failed cell is no variant row
+    assert figures.plot_ablation(records, ["t"], tmp_path / "ablation.png") and (tmp_path / "ablation.png").stat().st_size
 
 
 def test_win_loss_uses_a_tasks_larger_slice_only_when_every_optimizer_has_it() -> None:

@@ -38,7 +38,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
     calls_plot, ablation_plot = plots_dir / "score_vs_metric_calls.png", plots_dir / "ablation.png"
     if agg:
         plot_score_vs_calls(agg, tasks, main_optimizers, calls_plot)
-    has_ablation = plot_ablation(agg, tasks, ablation_plot) if agg else False
+    has_ablation = plot_ablation(records, tasks, ablation_plot) if agg else False
     text = render(Report(records, results_dir, agg, tasks, main_optimizers, _linked(calls_plot, out.parent),
                          _linked(ablation_plot, out.parent) if has_ablation else None))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .cells import aggregate
+
 
 def plot_score_vs_calls(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], optimizers: list[str],
                         path: Path) -> None:
@@ -36,18 +38,26 @@ def plot_score_vs_calls(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[
     plt.close(fig)
 
 
-def plot_ablation(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], path: Path) -> bool:
+def plot_ablation(records: list[dict[str, Any]], tasks: list[str], path: Path) -> bool:
+    """Test and val bars of TGD, the ``dlpo-only-*`` variants, DLPO and the ``dlpo-minus-*`` variants per task,
+    each averaged over the seeds that all of them ran (named in the title), so no bar mixes other seeds in."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    tasks = [t for t in tasks if any(o.startswith("dlpo-only-") or o.startswith("dlpo-minus-")
-                                     for (tt, o) in agg if tt == t)]
+    ok = [r for r in records if r.get("status") == "ok" and r.get("test")]
+    is_variant = lambda o: o.startswith(("dlpo-only-", "dlpo-minus-"))  # noqa: E731
+    tasks = [t for t in tasks if any(r["task"] == t and is_variant(r["optimizer"]) for r in ok)]
     if not tasks:
         return False
     fig, axes = plt.subplots(len(tasks), 1, figsize=(11, 4.5 * len(tasks)), squeeze=False)
     for ax, task in zip(axes.flat, tasks):
-        names = ["tgd"] + sorted(o for (t, o) in agg if t == task and o.startswith("dlpo-only-")) + \
-                ["dlpo"] + sorted(o for (t, o) in agg if t == task and o.startswith("dlpo-minus-"))
+        present = {r["optimizer"] for r in ok if r["task"] == task}
+        names = ["tgd"] + sorted(o for o in present if o.startswith("dlpo-only-")) + \
+                ["dlpo"] + sorted(o for o in present if o.startswith("dlpo-minus-"))
+        names = [n for n in names if n in present]
+        seeds = set.intersection(*({r["seed"] for r in ok if r["task"] == task and r["optimizer"] == n}
+                                   for n in names))
+        agg = aggregate([r for r in ok if r["task"] == task and r["seed"] in seeds and r["optimizer"] in names])
         names = [n for n in names if (task, n) in agg]
         tests = [agg[(task, n)]["test"] for n in names]
         vals = [agg[(task, n)]["val"] for n in names]
@@ -57,7 +67,8 @@ def plot_ablation(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], 
         ax.set_xticks(list(x))
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("accuracy %")
-        ax.set_title(f"{task}: add-one (dlpo-only-*, vs tgd) and remove-one (dlpo-minus-*, vs dlpo)")
+        ax.set_title(f"{task}, seeds {','.join(map(str, sorted(seeds))) or 'none in common'}: add-one "
+                     "(dlpo-only-*, vs tgd) and remove-one (dlpo-minus-*, vs dlpo)")
         ax.grid(axis="y", alpha=0.3)
         ax.set_ylim(0, max([*tests, *vals, 1.0]) * 1.3)  # headroom: the legend must not cover a bar
         ax.legend(loc="upper right", ncol=2)

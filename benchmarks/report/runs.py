@@ -97,11 +97,20 @@ def error_table(records: list[dict[str, Any]]) -> str:
 
 
 def missing_cells(records: list[dict[str, Any]], tasks: list[str]) -> str:
-    """Main optimizers without a finished cell for a task (not run, or still running)."""
-    have = {(r["task"], r["optimizer"]) for r in records}
-    lines = [f"- **{t}**: {', '.join(o for o in MAIN_ORDER if (t, o) not in have)}" for t in tasks
-             if any((t, o) not in have for o in MAIN_ORDER)]
-    return "\n".join(lines) if lines else "Every task has a cell for every main optimizer."
+    """Main-optimizer cells this folder lacks: for every task, each main optimizer that has a cell in the folder
+    and each seed that a main optimizer ran, the (optimizer, seed) pairs with no record (not run, or still
+    running). An optimizer no task ran (``gepa-chatadapter`` outside the grids that include it) is not missing."""
+    main = [r for r in records if r["optimizer"] in MAIN_ORDER]
+    optimizers = [o for o in MAIN_ORDER if any(r["optimizer"] == o for r in main)]
+    seeds = sorted({r["seed"] for r in main})
+    have = {(r["task"], r["optimizer"], r["seed"]) for r in records}
+    lines = []
+    for t in tasks:
+        gaps = [(o, [s for s in seeds if (t, o, s) not in have]) for o in optimizers]
+        gaps = [f"{o} (seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))})" for o, ss in gaps if ss]
+        if gaps:
+            lines.append(f"- **{t}**: {', '.join(gaps)}")
+    return "\n".join(lines) if lines else "Every task has a cell for every main optimizer and seed of this folder."
 
 
 def row_time_table(records: list[dict[str, Any]]) -> str:

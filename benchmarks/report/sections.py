@@ -116,7 +116,11 @@ def wins_and_losses(r: Report) -> list[str]:
     compared = largest_slice(r.agg, aggregate(r.records, EXTENDED), r.tasks)
     return section("## Where DLPO wins and loses",
                    "Each task on its largest test slice: the re-scored one above where every main optimizer of the "
-                   "task has it, else the original test split.", tables.win_loss(compared, r.tasks))
+                   "task has it, else the original test split. The paired intervals here resample test examples only "
+                   "(the seeds fixed, no correction for the number of comparisons), so \"significant\" here says "
+                   "the examples would not flip the sign for these seeds; where the fair-comparison section above is "
+                   "present, its two-level, Holm-corrected intervals are the ones that decide.",
+                   tables.win_loss(compared, r.tasks))
 
 
 def reach_gepa(r: Report) -> list[str]:
@@ -154,12 +158,14 @@ def missing(r: Report) -> list[str]:
 
 
 def ablation(r: Report) -> list[str]:
-    table = tables.ablation_table(r.agg, r.tasks)
+    table = tables.ablation_table(r.records, r.tasks)
     if not table:
         return []
     return section("## Ablation: add one strategy to vanilla TGD, remove one from full DLPO",
-                   "`<run>+append` rows are `<run>` with `append_on_no_op=True` (an unchanged rewrite is followed by "
-                   "asks for one sentence to append), compared with `<run>`.", table,
+                   "Each variant is compared with its reference on the seeds the variant ran: `dlpo-only-<s>` (TGD "
+                   "plus one strategy) with `tgd`, `dlpo-minus-<s>` (DLPO without one) with `dlpo`. `<run>+append` rows "
+                   "are `<run>` with `append_on_no_op=True` (an unchanged rewrite is followed by asks for one sentence "
+                   "to append), compared with `<run>`.", table,
                    f"![ablation]({r.ablation_plot})" if r.ablation_plot else "")
 
 

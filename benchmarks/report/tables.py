@@ -132,23 +132,42 @@ def win_loss(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str], subje
     return "\n".join(out)
 
 
-def ablation_table(agg: dict[tuple[str, str], dict[str, Any]], tasks: list[str]) -> str | None:
-    names = sorted({o for (_, o) in agg if reference_of(o)})
+def same_seed_pair(records: list[dict[str, Any]], task: str, name: str, test_key: str = "test"
+                   ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+    """A variant's aggregate, its reference's name (:func:`reference_of`) and the reference aggregated over the
+    variant's seeds only (None if the reference did not run on every one of them): a variant run on seeds 0 and
+    1 is never compared with a reference averaged over seeds 0 to 2."""
+    seeds = {r["seed"] for r in records if r.get("status") == "ok" and r["task"] == task
+             and r["optimizer"] == name and r.get(test_key)}
+    ref_name = reference_of(name) or ""
+    agg = aggregate([r for r in records if r["task"] == task and r["seed"] in seeds
+                     and r["optimizer"] in (name, ref_name)], test_key)
+    a, ref = agg[(task, name)], agg.get((task, ref_name))
+    return a, ref_name, ref if ref is not None and ref["seeds"] == a["seeds"] else None
+
+
+def ablation_table(records: list[dict[str, Any]], tasks: list[str]) -> str | None:
+    """Each ablation or ``+append`` variant against its reference on the same seeds, with the paired 95% CI
+    of the test difference (test examples resampled, the seeds fixed)."""
+    names = sorted({r["optimizer"] for r in records if r.get("status") == "ok" and reference_of(r["optimizer"])})
     if not names:
         return None
-    rows = ["| task | variant | test % [95% CI] | Δ test vs reference | val % | Δ val vs reference | metric calls "
-            "| wall time (min) | instruction words |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: paired "
+            "95% CI | val % | Δ val vs reference | metric calls | wall time (min) | instruction words |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for task in tasks:
         for name in names:
-            a = agg.get((task, name))
-            if a is None:
+            if not any(r["task"] == task and r["optimizer"] == name and r.get("status") == "ok" for r in records):
                 continue
-            ref_name = reference_of(name)
-            ref = agg.get((task, ref_name))
-            dt = f"{a['test'] - ref['test']:+.1f} vs {ref_name}" if ref else "-"
-            dv = f"{a['val'] - ref['val']:+.1f} vs {ref_name}" if ref else "-"
-            rows.append(f"| {task} | {name} | {fmt(a['test'])} [{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {dt} "
-                        f"| {fmt(a['val'])} | {dv} | {fmt_int(a['metric_calls'])} | {fmt(a['wall_time_s'] / 60)} "
+            a, ref_name, ref = same_seed_pair(records, task, name)
+            if ref is None:
+                ref_text, diff, dv = f"{ref_name}: not run on these seeds", "-", "-"
+            else:
+                ref_text, diff = f"{ref_name} {fmt(ref['test'])}", _paired_diff_text(a, ref)
+                dv = f"{a['val'] - ref['val']:+.1f}"
+            rows.append(f"| {task} | {name} | {','.join(map(str, a['seeds']))} | {fmt(a['test'])} "
+                        f"[{fmt(a['ci'][0])}, {fmt(a['ci'][1])}] | {ref_text} | {diff} | {fmt(a['val'])} | {dv} "
+                        f"| {fmt_int(a['metric_calls'])} | {fmt(a['wall_time_s'] / 60)} "
                         f"| {fmt_int(a['instruction_words'])} |")
     return "\n".join(rows)
 
@@ -157,18 +176,14 @@ def extended_ablation_table(records: list[dict[str, Any]]) -> str | None:
     """Variants on the larger test slice, each against its reference (:func:`reference_of`) on the same
     seeds, with the paired 95% CI of the difference."""
     variants = sorted({(r["task"], r["optimizer"]) for r in records
-                       if r.get(EXTENDED) and reference_of(r["optimizer"])})
+                       if r.get(EXTENDED) and r.get("status") == "ok" and reference_of(r["optimizer"])})
     if not variants:
         return None
     rows = ["| task | variant | seeds | test % [95% CI] | reference, same seeds | variant minus reference: "
             "paired 95% CI | instruction words | rebuilt program agrees |", "|---|---|---|---|---|---|---|---|"]
     for task, name in variants:
-        seeds = {r["seed"] for r in records if r["task"] == task and r["optimizer"] == name and r.get(EXTENDED)}
-        ref_name = reference_of(name)
-        agg = aggregate([r for r in records if r["task"] == task and r["seed"] in seeds
-                         and r["optimizer"] in (name, ref_name)], EXTENDED)
-        a, ref = agg[(task, name)], agg.get((task, ref_name))
-        if ref is None or ref["seeds"] != a["seeds"]:
+        a, ref_name, ref = same_seed_pair(records, task, name, EXTENDED)
+        if ref is None:
             ref_text, diff = f"{ref_name}: not scored on these seeds", "-"
         else:
             ref_text, diff = f"{ref_name} {fmt(ref['test'])}", _paired_diff_text(a, ref)
