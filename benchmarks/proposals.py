@@ -134,16 +134,25 @@ def copro_entries(program: Any) -> list[dict[str, Any]]:
 def dlpo_entries(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """DLPO's rewrites from its trial logs: each step's candidate(s) with minibatch and validation scores.
 
-    Reads ``candidates`` (a list of ``{"instruction", "batch_score"}``) when a step proposed several,
-    else the step's ``instruction_after``; steps that produced no rewrite are skipped."""
+    A step that proposed several rewrites (``candidates_per_step > 1``) logs them under ``proposals``
+    (``{"instruction", "reason", "attempts"}``) and the minibatch score of each distinct usable one under
+    ``candidate_batch_scores``; every one of them is an entry, the scores attached when the two lists align,
+    the validation score on the one that went on. Other steps give their ``instruction_after``; steps that
+    produced no rewrite are skipped."""
     out = []
     for log in trial_logs:
-        cands = log.get("candidates")
-        if isinstance(cands, list) and cands:
-            for c in cands:
-                text = c.get("instruction") or c.get("text")
-                if text:
-                    out.append(entry(text, step=log.get("step"), minibatch_after=c.get("batch_score")))
+        proposals = log.get("proposals")
+        if isinstance(proposals, list) and len(proposals) > 1:
+            texts = [p["instruction"] for p in proposals if isinstance(p, dict) and p.get("instruction")]
+            scores = log.get("candidate_batch_scores") or []
+            aligned = len(scores) == len(texts)
+            after = normalized(log.get("instruction_after") or "")
+            for i, text in enumerate(texts):
+                chosen = normalized(text) == after
+                out.append(entry(text, step=log.get("step"), minibatch_before=log.get("batch_score_before"),
+                                 minibatch_after=scores[i] if aligned else None,
+                                 val=log.get("val_score") if chosen else None,
+                                 accepted=log.get("accepted") if chosen else None))
             continue
         text = log.get("instruction_after")
         if text and text != log.get("instruction_before"):
@@ -153,3 +162,16 @@ def dlpo_entries(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif text:
             out.append(entry(text, step=log.get("step"), echo=True))
     return out
+
+
+def recounted(record: dict[str, Any], seed_instruction: str | None = None) -> dict[str, Any]:
+    """``record`` with the ``proposals`` and counts of a DLPO-family cell that proposed several candidates per
+    step recomputed from its trial logs by :func:`dlpo_entries` (cells written before it read them counted
+    one candidate per step); the record itself is not changed. Other cells are returned as they are."""
+    details = record.get("details") or {}
+    logs = details.get("trial_logs")
+    if not isinstance(logs, list) or not any(isinstance(log.get("proposals"), list) and len(log["proposals"]) > 1
+                                             for log in logs):
+        return record  # one candidate per step: what the cell stored is what dlpo_entries gives
+    seed = seed_instruction if seed_instruction is not None else (logs[0].get("instruction_before") or "")
+    return {**record, "details": {**details, **summary(dlpo_entries(logs), seed)}}

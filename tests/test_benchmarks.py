@@ -24,7 +24,7 @@ from benchmarks.harness import (CountingMetric, bootstrap_ci, load_results, mete
                                 paired_diff_ci, relative_command, seed_mean_per_example)
 from benchmarks.optimizers import (OptimizerSetup, capped_log, copro_plan, dlpo_flags, expand, mipro_plan,
                                    run_optimizer)
-from benchmarks.proposals import distinct_count, dlpo_entries, summary
+from benchmarks.proposals import distinct_count, dlpo_entries, recounted, summary
 from dspy_dlpo.lm.engine import function_lm
 from dspy_dlpo.program import score_with_metric
 
@@ -586,10 +586,19 @@ def test_distinct_proposals_ignore_the_seed_echoes_and_whitespace() -> None:
     assert distinct_count([], "Given x.") == 0
     logs = [{"step": 0, "instruction_before": "A.", "instruction_after": "A."},
             {"step": 1, "instruction_before": "A.", "instruction_after": "B.", "batch_score_after": 0.6},
-            {"step": 2, "candidates": [{"instruction": "C.", "batch_score": 0.2}, {"instruction": "B."}]}]
+            {"step": 2, "instruction_before": "B.", "instruction_after": "D.", "val_score": 40.0, "accepted": True,
+             "proposals": [{"instruction": "C.", "reason": "ok"}, {"instruction": None, "reason": "unparseable"},
+                           {"instruction": "D.", "reason": "ok"}], "candidate_batch_scores": [0.2, 0.6]}]
     entries = dlpo_entries(logs)
-    assert [e["text"] for e in entries] == ["A.", "B.", "C.", "B."] and entries[0]["echo"] is True
-    assert summary(entries, "A.")["distinct_proposals"] == 2
+    assert [e["text"] for e in entries] == ["A.", "B.", "C.", "D."] and entries[0]["echo"] is True
+    assert entries[2]["minibatch_after"] == 0.2 and "val" not in entries[2]
+    assert entries[3]["minibatch_after"] == 0.6 and entries[3]["val"] == 40.0 and entries[3]["accepted"] is True
+    assert summary(entries, "A.")["distinct_proposals"] == 3
+    stored = {"optimizer": "dlpo+k2", "details": {"trial_logs": logs, "proposals_total": 3, "distinct_proposals": 2}}
+    fixed = recounted(stored)
+    assert (fixed["details"]["proposals_total"], fixed["details"]["distinct_proposals"]) == (4, 3)
+    assert stored["details"]["distinct_proposals"] == 2                       # the stored record is not altered
+    assert recounted({"optimizer": "gepa", "details": {"distinct_proposals": 5}})["details"]["distinct_proposals"] == 5
 
 
 def test_two_level_bootstrap_widens_where_seeds_disagree_and_is_deterministic() -> None:

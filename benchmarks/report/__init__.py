@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from ..harness import DEFAULT_RESULTS_DIR, load_results
+from ..proposals import recounted
 from .cells import aggregate, order_optimizers, reference_of
 from .figures import plot_ablation, plot_score_vs_calls
 from .sections import Report, render
@@ -31,7 +32,7 @@ def _linked(path: Path, readme_dir: Path) -> str:
 
 def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
     """Draw the plots and render the README from the result files; returns its text."""
-    records = load_results(results_dir)
+    records = [recounted(r) for r in load_results(results_dir)]
     agg = aggregate(records)
     tasks = sorted({r["task"] for r in records})
     main_optimizers = [o for o in order_optimizers({r["optimizer"] for r in records}) if not reference_of(o)]

@@ -214,7 +214,9 @@ def settings_sections(records: list[dict[str, Any]]) -> list[str]:
     parts += [BUDGET_TEXT, "", "## Proposals and spend per cell", "",
               "Distinct proposals: candidate instructions that differ from the seed instruction and from each other "
               "(whitespace normalized), from each optimizer's own record (GEPA's proposal events, MIPROv2's proposed "
-              "instructions, COPRO's evaluated candidates, DLPO's trial logs). Billed rollouts: task-LM calls not "
+              "instructions, COPRO's evaluated candidates, DLPO's trial logs, every candidate of a step that proposed "
+              "several, counted by the report from the logs: the cells' stored count kept one per step). Billed "
+              "rollouts: task-LM calls not "
               "served from the cache; a peer whose rollouts are mostly cached re-ran programs it had already run.", "",
               spend_table(records), ""]
     return parts
