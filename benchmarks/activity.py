@@ -12,10 +12,15 @@
   shorter tie accepted), or a rewrite broke ``max_words``.
 
 Steps that never reached a rewrite (minibatch solved, no critique) count in ``steps`` only.
+
+:func:`field_invention_table` counts a failure of the rewrite rather than a strategy: rewrites that name a
+field the program does not have (a backticked name absent from the run's seed instruction, which for DSPy's
+default instruction lists every field), split by whether the update prompt showed the contrast section.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,4 +79,63 @@ def activity_table(cells: list[dict[str, Any]]) -> str | None:
     for name in sorted(per_optimizer):
         counts = per_optimizer[name]
         rows.append(f"| {name} | {counts['steps']} | " + " | ".join(str(counts[a]) for a in ACTS) + " |")
+    return "\n".join(rows)
+
+
+_BACKTICKED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def backticked_names(text: str) -> set[str]:
+    """The identifiers written in backticks in ``text`` (how DSPy's instructions name fields)."""
+    return set(_BACKTICKED.findall(text or ""))
+
+
+def candidate_texts(record: dict[str, Any]) -> list[str]:
+    """The rewrites a trial-log record proposed: every proposal of a step that made several, else its
+    ``instruction_after`` when that differs from ``instruction_before``."""
+    proposals = record.get("proposals")
+    if isinstance(proposals, list) and len(proposals) > 1:
+        return [p["instruction"] for p in proposals if isinstance(p, dict) and p.get("instruction")]
+    after = record.get("instruction_after")
+    return [after] if after and after != record.get("instruction_before") else []
+
+
+def field_invention(logs: list[dict[str, Any]]) -> dict[str, int]:
+    """Over one run's ``logs``: rewrites proposed from an instruction that names only real fields, and how many
+    of them name a field the program lacks, apart for update prompts with and without the contrast section.
+    Real fields are the backticked names of the run's seed instruction (the first log's ``instruction_before``)."""
+    counts = {"with_contrast": 0, "invented_with_contrast": 0, "without_contrast": 0, "invented_without_contrast": 0}
+    if not logs:
+        return counts
+    known = backticked_names(logs[0].get("instruction_before") or "")
+    for record in logs:
+        if backticked_names(record.get("instruction_before") or "") - known:
+            continue  # the step started from an instruction that already named a field the program lacks
+        side = "with_contrast" if _contrast_shown(record.get("shown") or {}) else "without_contrast"
+        for text in candidate_texts(record):
+            counts[side] += 1
+            counts["invented_" + side] += bool(backticked_names(text) - known)
+    return counts
+
+
+def field_invention_table(cells: list[dict[str, Any]]) -> str | None:
+    """A markdown table, per optimizer and summed, of :func:`field_invention` over the ``cells`` given (their
+    ``details.trial_logs``); None when no cell proposed a rewrite."""
+    per_optimizer: dict[str, dict[str, int]] = {}
+    for cell in cells:
+        counts = field_invention((cell.get("details") or {}).get("trial_logs") or [])
+        total = per_optimizer.setdefault(cell["optimizer"], dict.fromkeys(counts, 0))
+        for key, value in counts.items():
+            total[key] += value
+    if not any(c["with_contrast"] + c["without_contrast"] for c in per_optimizer.values()):
+        return None
+    all_rows = {key: sum(c[key] for c in per_optimizer.values()) for key in next(iter(per_optimizer.values()))}
+
+    def share(invented: int, n: int) -> str:
+        return f"{invented} of {n} ({100 * invented / n:.0f}%)" if n else "-"
+
+    rows = ["| optimizer | contrast shown: rewrites naming a missing field | contrast not shown |", "|---|---|---|"]
+    for name, c in [*sorted(per_optimizer.items()), ("all", all_rows)]:
+        rows.append(f"| {name} | {share(c['invented_with_contrast'], c['with_contrast'])} | "
+                    f"{share(c['invented_without_contrast'], c['without_contrast'])} |")
     return "\n".join(rows)

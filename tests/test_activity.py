@@ -30,3 +30,23 @@ def test_the_table_sums_cells_per_optimizer_and_skips_cells_without_logs():
     table = activity_table(cells)
     assert "| dlpo | 3 | 0 | 2 |" in table and "gepa" not in table
     assert activity_table([{"optimizer": "gepa", "details": {}}]) is None
+
+
+def test_field_invention_counts_rewrites_naming_missing_fields_apart_by_contrast():
+    from benchmarks.activity import field_invention, field_invention_table
+    seed = "Given the fields `question`, produce the fields `answer`."
+    invented = "Given the fields `question` and `options`, produce the fields `answer`."
+    contrast = {"contrast": {"better": 0, "worse": 0, "pair": "minibatch"}}
+    logs = [{"instruction_before": seed, "instruction_after": invented, "shown": contrast},
+            {"instruction_before": invented, "instruction_after": invented + " Be brief.", "shown": contrast},
+            {"instruction_before": seed, "instruction_after": seed, "shown": {}},           # no rewrite
+            {"instruction_before": seed, "instruction_after": seed + " Answer `answer` only.", "shown": {}},
+            {"instruction_before": seed, "shown": {}, "proposals": [
+                {"instruction": "Use `question` and `hint`."}, {"instruction": None}, {"instruction": "Answer."}]}]
+    counts = field_invention(logs)
+    assert counts == {"with_contrast": 1, "invented_with_contrast": 1, "without_contrast": 3,
+                      "invented_without_contrast": 1}
+    table = field_invention_table([{"optimizer": "dlpo", "details": {"trial_logs": logs}},
+                                   {"optimizer": "tgd", "details": {"trial_logs": []}}])
+    assert "| dlpo | 1 of 1 (100%) | 1 of 3 (33%) |" in table and "| all | 1 of 1 (100%) | 1 of 3 (33%) |" in table
+    assert field_invention_table([{"optimizer": "gepa", "details": {}}]) is None

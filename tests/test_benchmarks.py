@@ -713,7 +713,7 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
     assert "python -m benchmarks.report --results-dir ../" in text  # the command renders this folder
     for heading in ("## How each peer was run", "## One frozen commit", "### Rows DLPO was never tuned on",
                     "## Proposals and spend per cell", "COPRO cannot operate at its authors' defaults",
-                    "### How often each DLPO strategy acted"):
+                    "### How often each DLPO strategy acted", "### Rewrites that name a field the program lacks"):
         assert heading in text, heading
     assert "| distinct proposals | billed rollouts |" in text
     assert "| toy/reverse | gepa-chat | 0,1 |" in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..activity import activity_table
+from ..activity import activity_table, field_invention_table
 from .. import stats
 from .cells import PEERS
 from .fair import DEVELOPMENT_ROWS, SUBJECT, cells_of, compare, corrected, matrix, ok_cells, row_mean, version_problem
@@ -127,6 +127,9 @@ def fair_sections(records: list[dict[str, Any]]) -> list[str]:
     activity = activity_table([r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")])
     if activity:
         parts += ["### How often each DLPO strategy acted", "", ACTIVITY_NOTE, "", activity, ""]
+    invention = field_invention_table([r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")])
+    if invention:
+        parts += ["### Rewrites that name a field the program lacks", "", INVENTION_NOTE, "", invention, ""]
     return parts
 
 
@@ -136,6 +139,13 @@ ACTIVITY_NOTE = ("Steps of the DLPO-family cells in which a strategy changed wha
                  "annealing accepted = the draw accepted it; momentum = earlier critiques were shown; contrastive = "
                  "better/worse instructions or a run pair were shown; regularization = the length penalty decided a "
                  "tie (or `max_words` was broken). TGD has every strategy off.")
+
+
+INVENTION_NOTE = ("Rewrites proposed by the DLPO-family cells (every proposal of a step that made several) from an "
+                  "instruction naming only the program's fields, counted when they name in backticks a field the "
+                  "program does not have (`benchmarks/activity.py`; the program's fields are the backticked names of "
+                  "the run's seed instruction), apart for update prompts that showed the contrast section and those "
+                  "that did not. Steps that started from an instruction already naming a missing field are left out.")
 
 
 SETTINGS_TEXT = """Each peer proposes at the temperature its authors use (read from dspy 3.4.1 and gepa 0.1.4; each \
