@@ -655,6 +655,22 @@ def test_report_refuses_to_pair_cells_of_mixed_or_dirty_code() -> None:
     assert "| 60 / 60 (bootstrapping 22) |" in fair_sections.spend_table([mipro])
 
 
+def test_ablation_table_pairs_each_variant_with_its_reference_on_shared_seeds_with_holm() -> None:
+    good, bad = [1.0, 1.0, 1.0, 0.0] * 5, [0.0, 0.0, 1.0, 0.0] * 5
+    cells = [_fair_cell("dlpo", s, bad) for s in (0, 1, 2)] + [_fair_cell("tgd", s, good) for s in (0, 1, 2)]
+    cells += [_fair_cell("dlpo-minus-contrastive", s, good) for s in (0, 1, 2)]
+    cells += [_fair_cell("dlpo-only-momentum", s, good) for s in (0, 2)]           # one seed fewer than tgd
+    cells += [_fair_cell("dlpo-only-dropout", 0, good, "def7654321")]             # another commit: refused
+    table = fair_sections.ablation_comparison_table(cells, ["bbh/t@predict"])
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert set(rows) == {"dlpo-minus-contrastive", "dlpo-only-momentum", "dlpo-only-dropout"}
+    assert "| 0,1,2 | 75.0 | dlpo 25.0 | +50.0 [" in rows["dlpo-minus-contrastive"]
+    assert rows["dlpo-minus-contrastive"].endswith("| **yes** |")                # 2 paired comparisons, p = 1/N_BOOT
+    assert "| 0,2 | 75.0 | tgd 75.0 | +0.0 [+0.0, +0.0] |" in rows["dlpo-only-momentum"]
+    assert "refused: different commits" in rows["dlpo-only-dropout"]
+    assert fair_sections.ablation_comparison_table(cells[:6], ["bbh/t@predict"]) is None
+
+
 def test_fair_grid_dry_run_lists_the_cells(capsys: pytest.CaptureFixture[str]) -> None:
     args = run.parse_args(["--grid", "fair"])
     assert (args.budget, args.n_train, args.n_val, args.n_test, args.max_tokens, args.optimizer_max_tokens) == \

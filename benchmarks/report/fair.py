@@ -41,9 +41,11 @@ def row_mean(records: list[dict[str, Any]], task: str, optimizer: str, seeds: li
     return 100.0 * float(scores.mean())
 
 
-def compare(records: list[dict[str, Any]], task: str, peer: str, *, seed: int = stats.RNG_SEED) -> dict[str, Any] | None:
-    """DLPO minus ``peer`` on ``task``, paired on their shared seeds; ``refused`` says why it was not paired."""
-    mine, other = cells_of(records, task, SUBJECT), cells_of(records, task, peer)
+def compare(records: list[dict[str, Any]], task: str, peer: str, *, seed: int = stats.RNG_SEED,
+            subject: str = SUBJECT) -> dict[str, Any] | None:
+    """``subject`` (DLPO unless given) minus ``peer`` on ``task``, paired on their shared seeds; ``refused``
+    says why it was not paired."""
+    mine, other = cells_of(records, task, subject), cells_of(records, task, peer)
     if not mine or not other:
         return None
     seeds = sorted(set(mine) & set(other))
