@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .proposals import step_proposals
+
 ACTS = ("learning_rate", "dropout", "annealing_draws", "annealing_accepted", "momentum", "contrastive",
         "regularization")
 
@@ -93,9 +95,9 @@ def backticked_names(text: str) -> set[str]:
 def candidate_texts(record: dict[str, Any]) -> list[str]:
     """The rewrites a trial-log record proposed: every proposal of a step that made several, else its
     ``instruction_after`` when that differs from ``instruction_before``."""
-    proposals = record.get("proposals")
-    if isinstance(proposals, list) and len(proposals) > 1:
-        return [p["instruction"] for p in proposals if isinstance(p, dict) and p.get("instruction")]
+    several = step_proposals(record)
+    if several is not None:
+        return several
     after = record.get("instruction_after")
     return [after] if after and after != record.get("instruction_before") else []
 

@@ -131,6 +131,15 @@ def copro_entries(program: Any) -> list[dict[str, Any]]:
             for c in getattr(program, "candidate_programs", None) or []]
 
 
+def step_proposals(log: dict[str, Any]) -> list[str] | None:
+    """The usable rewrites of a trial-log step that proposed several (``candidates_per_step > 1``, logged under
+    ``proposals``), in order; None for a step that proposed one."""
+    proposals = log.get("proposals")
+    if not (isinstance(proposals, list) and len(proposals) > 1):
+        return None
+    return [p["instruction"] for p in proposals if isinstance(p, dict) and p.get("instruction")]
+
+
 def dlpo_entries(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """DLPO's rewrites from its trial logs: each step's candidate(s) with minibatch and validation scores.
 
@@ -141,9 +150,8 @@ def dlpo_entries(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     produced no rewrite are skipped."""
     out = []
     for log in trial_logs:
-        proposals = log.get("proposals")
-        if isinstance(proposals, list) and len(proposals) > 1:
-            texts = [p["instruction"] for p in proposals if isinstance(p, dict) and p.get("instruction")]
+        texts = step_proposals(log)
+        if texts is not None:
             scores = log.get("candidate_batch_scores") or []
             aligned = len(scores) == len(texts)
             after = normalized(log.get("instruction_after") or "")
@@ -164,14 +172,12 @@ def dlpo_entries(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def recounted(record: dict[str, Any], seed_instruction: str | None = None) -> dict[str, Any]:
+def recounted(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with the ``proposals`` and counts of a DLPO-family cell that proposed several candidates per
     step recomputed from its trial logs by :func:`dlpo_entries` (cells written before it read them counted
     one candidate per step); the record itself is not changed. Other cells are returned as they are."""
     details = record.get("details") or {}
     logs = details.get("trial_logs")
-    if not isinstance(logs, list) or not any(isinstance(log.get("proposals"), list) and len(log["proposals"]) > 1
-                                             for log in logs):
+    if not isinstance(logs, list) or all(step_proposals(log) is None for log in logs):
         return record  # one candidate per step: what the cell stored is what dlpo_entries gives
-    seed = seed_instruction if seed_instruction is not None else (logs[0].get("instruction_before") or "")
-    return {**record, "details": {**details, **summary(dlpo_entries(logs), seed)}}
+    return {**record, "details": {**details, **summary(dlpo_entries(logs), logs[0].get("instruction_before") or "")}}

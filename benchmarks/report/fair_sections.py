@@ -150,7 +150,8 @@ def fair_sections(records: list[dict[str, Any]]) -> list[str]:
             parts += ["Averaged over these rows (the rows' test slices are independent: each row is resampled on its "
                       "own and the resamples averaged; peers refused or missing on a row are left out):", "",
                       average, ""]
-    activity = activity_table([r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")])
+    logged = [r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")]
+    activity = activity_table(logged)
     if activity:
         parts += ["### How often each DLPO strategy acted", "", ACTIVITY_NOTE, "", activity, ""]
     ablation = ablation_comparison_table(records, tasks)
@@ -160,7 +161,7 @@ def fair_sections(records: list[dict[str, Any]]) -> list[str]:
                   "shared seeds with the two-level bootstrap above; Holm's correction runs over every variant of "
                   "the table. The \"Ablation\" section below resamples test examples only, the seeds fixed.", "",
                   ablation, ""]
-    invention = field_invention_table([r for r in ok_cells(records) if (r.get("details") or {}).get("trial_logs")])
+    invention = field_invention_table(logged)
     if invention:
         parts += ["### Rewrites that name a field the program lacks", "", INVENTION_NOTE, "", invention, ""]
     return parts
