@@ -20,6 +20,7 @@ from typing import Any
 import dspy
 
 from dspy_dlpo.autograd.text import word_count
+from dspy_dlpo.lm.llama import seed_sampling
 from dspy_dlpo.program import get_params
 
 from .environment import code_version, machine_info
@@ -96,6 +97,8 @@ def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, opti
     block says ``from_cache``.
     """
     reset_cache()
+    for lm in (task_lm, optimizer_lm):  # the cell's seed reaches every sampler (COPRO's, MIPROv2's, GEPA's)
+        seed_sampling(lm, seed)
     task_meter, opt_meter, eval_meter = Meter("task"), Meter("optimizer"), Meter("eval")
     metered_task = metered_lm(task_lm, task_meter)
     opt_lm = metered_lm(optimizer_lm, opt_meter)

@@ -44,9 +44,11 @@ APPEND = "+append"  # suffix of a DLPO-family optimizer name: the same run with 
 CANDIDATES = "+k"  # suffix "+k<N>" (last) of a DLPO-family name: the same run with num_candidates=N
 
 
-def dlpo_variant(name: str) -> tuple[str, bool, int]:
-    """``(run, append_on_no_op, num_candidates)`` of a DLPO-family name ``<run>[+append][+k<N>]``."""
-    base, candidates = name, 1
+def dlpo_variant(name: str) -> tuple[str, bool, int | None]:
+    """``(run, append_on_no_op, num_candidates)`` of a DLPO-family name ``<run>[+append][+k<N>]``; without
+    ``+k<N>`` the number of candidates is the library's default (None: a line search of 3 with the
+    learning rate on, else 1)."""
+    base, candidates = name, None
     head, sep, tail = name.rpartition(CANDIDATES)
     if sep and tail.isdigit() and int(tail) >= 1:
         base, candidates = head, int(tail)

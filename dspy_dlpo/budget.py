@@ -125,6 +125,38 @@ class Spend:
                       for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    """The size of one step: its minibatch and the number of candidates written from its critique."""
+
+    batch_size: int
+    candidates: int
+
+    def cost(self, val_size: int) -> int:
+        """Metric calls of the step at most: the current program and each candidate on the minibatch,
+        then one validation."""
+        return step_cost(self.batch_size, val_size, self.candidates)
+
+
+def plan_step(remaining: int, *, batch_size: int, candidates: int, train_size: int, val_size: int) -> StepPlan | None:
+    """The next step within ``remaining`` metric calls, or None when no step fits.
+
+    A full step is planned while it leaves room for a last one (with its validation and at least two
+    minibatch examples). Near the end the last step is sized to what is left, so that a run spends
+    its budget instead of leaving a step's reserve unspent: the candidates first, then a minibatch
+    as large as the rest allows (up to the trainset); never beyond ``remaining``.
+    """
+    full = StepPlan(min(batch_size, train_size), candidates)
+    if remaining >= full.cost(val_size) + val_size + 2 * (1 + candidates):
+        return full
+    room = remaining - val_size
+    for k in range(candidates, 0, -1):
+        b = min(train_size, room // (1 + k))
+        if b >= 2 or (k == 1 and b >= 1):
+            return StepPlan(b, k)
+    return None
+
+
 def step_cost(batch_size: int, val_size: int, candidates: int = 1) -> int:
     """Metric calls one step may need: the current instruction and each of ``candidates`` rewrites on
     the minibatch, then the validation of the one kept."""

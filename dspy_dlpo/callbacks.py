@@ -72,7 +72,7 @@ class StepLogger(Callback):
         after = record.get("batch_score_after")
         logger.info("step %d [%s] %s: %s | minibatch %.2f -> %s | val %s | best %.1f%% | calls %d",
                     record["step"], record["param"], record["outcome"], record["reason"],
-                    record["batch_score_before"], "-" if after is None else f"{after:.2f}",
+                    record.get("batch_score_before") or 0.0, "-" if after is None else f"{after:.2f}",
                     "-" if record.get("val_score") is None else f"{record['val_score']:.1f}%",
                     state.best_score, state.spend.metric_calls)
 

@@ -82,6 +82,12 @@ def with_params(program: dspy.Module, params: Params) -> dspy.Module:
     return copy
 
 
+def signature_fields(program: dspy.Module, name: str) -> tuple[str, ...]:
+    """The input and output field names of predictor ``name``."""
+    signature = dict(program.named_predictors())[name].signature
+    return (*signature.input_fields, *signature.output_fields)
+
+
 def describe_role(program: dspy.Module, name: str) -> str:
     """A short description of what predictor ``name`` does: its input and output fields."""
     signature = dict(program.named_predictors())[name].signature

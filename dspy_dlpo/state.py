@@ -27,6 +27,8 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     spend: Spend = field(default_factory=Spend)
     faults: dict[str, int] = field(default_factory=dict)
+    # programs that won or tied on a minibatch but were not validated: {"params", "delta", "step"}
+    pending: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
     error: str | None = None
 
@@ -77,11 +79,13 @@ def _best_problems(data: dict[str, Any]) -> list[str]:
     if not (_is_score(best) or (is_real(best) and best == -math.inf)):
         return [f"best_score must be a number in [0, 100], got {best!r}"]
     scores = [c["score"] for c in candidates]
-    if (max(scores) if scores else -math.inf) != best:
-        return [f"best_score {best!r} is not the best validated candidate's score "
-                f"({max(scores) if scores else 'no candidates'})"]
     if scores and not _is_texts(data.get("best_params")):
         return ["best_params must map predictor names to instructions"]
+    # the best is a validated candidate (not always the highest-scoring one: a new best needs a margin)
+    best_scores = [c["score"] for c in candidates if c["params"] == data.get("best_params")]
+    if (best_scores[0] if best_scores else -math.inf) != best or (scores and best < scores[0]):
+        return [f"best_score {best!r} is not the score of a validated candidate with best_params "
+                f"({best_scores[0] if best_scores else 'no such candidate'})"]
     return []
 
 

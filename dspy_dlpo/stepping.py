@@ -14,12 +14,15 @@ import dspy
 
 from .acceptance import decide, distinct
 from .autograd.backward import compute_gradient
+from .autograd.diagnosis import analyze, summary_line
 from .autograd.loss import loss_text
 from .autograd.step import Update, propose_update
 from .autograd.text import split_sentences, word_count
 from .autograd.update_prompt import pick_failures
-from .program import Rollout, describe_role
-from .strategies.base import StepContext, derived_rng
+from .program import Rollout, describe_role, signature_fields
+from .budget import StepPlan
+from .strategies.base import Decision, StepContext, derived_rng
+from .strategies.learning_rate import TextualLearningRate
 
 
 def mean_score(rollouts: list[Rollout]) -> float:
@@ -30,29 +33,34 @@ def mean_score(rollouts: list[Rollout]) -> float:
 class StepMixin:
     """The step methods of :class:`~dspy_dlpo.trainer.Trainer` (see the module docstring)."""
 
-    def train_step(self) -> dict[str, Any]:
-        """One step on one parameter (round-robin over predictors); returns its trial record."""
+    def train_step(self, plan: StepPlan | None = None) -> dict[str, Any]:
+        """One step on one parameter (round-robin over predictors) sized by ``plan`` (minibatch size and
+        candidates; the configured ones by default); returns its trial record."""
         state, step = self.state, self.state.step
+        plan = plan or StepPlan(self.config.batch_size, self.config.candidates_per_step)
         param = self.names[step % len(self.names)]
-        pairs = self.batch(step)
+        pairs = self.batch(step, plan.batch_size)
         calls0, opt0 = state.spend.metric_calls, self.client.calls
         current = self.evaluate(state.params, pairs)
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
-                          candidates=state.candidates, params=dict(state.params))
+                          candidates=state.candidates, params=dict(state.params),
+                          fields=signature_fields(self.program, param))
         record: dict[str, Any] = {
             "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
             "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),
             "batch_score_after": None, "delta": None, "accepted": False, "val_score": None,
             "rollouts": [r.to_json() for r in current]}
-        self._run_step(ctx, record, pairs)
+        self._run_step(ctx, record, pairs, plan.candidates)
+        record["acted"] = dict(ctx.acted)
         record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
                       step_metric_calls=state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=self.client.calls - opt0)
         return record
 
-    def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]]) -> None:
+    def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+                  candidates: int) -> None:
         """Backward, update, acceptance and validation; fills ``record`` with what happened."""
         if all(r.score >= 1.0 for r in ctx.rollouts):
             record.update(outcome="skipped", reason="minibatch already solved")
@@ -64,14 +72,18 @@ class StepMixin:
         for strategy in self.strategies:
             losses = strategy.shape_losses(ctx, losses)
         solved = sum(r.score >= 1.0 for r in ctx.rollouts)
-        ctx.gradient = compute_gradient(self.client, role=role, instruction=ctx.instruction, losses=losses,
-                                        solved=solved, count=len(ctx.rollouts)) or ""
-        record["gradient"] = ctx.gradient or None
+        patterns = analyze(ctx.rollouts)  # what the failures share, counted before any LM call
+        ctx.counted = summary_line(patterns)
+        reask = derived_rng(self.config.seed, ctx.step, ctx.param, "critique").randrange(1, 10**9)
+        gradient = compute_gradient(self.client, role=role, instruction=ctx.instruction, losses=losses,
+                                    solved=solved, count=len(ctx.rollouts), patterns=patterns, reask_rollout_id=reask)
+        ctx.gradient = gradient.text or ""
+        record.update(gradient=ctx.gradient or None, diagnosis=gradient.record())
         if not ctx.gradient:
             self.state.count_fault("no_gradient")
             record.update(outcome="skipped", reason="no gradient: the optimizer LM failed or replied empty")
             return
-        updates = self._propose(ctx, role, failures)
+        updates = self._propose(ctx, role, failures, candidates)
         first = updates[0]
         record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
                       frozen=ctx.scratch.get("frozen", []), directives=first.directives,
@@ -87,17 +99,24 @@ class StepMixin:
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
-    def _propose(self, ctx: StepContext, role: str, failures: list[str]) -> list[Update]:
-        """``candidates_per_step`` rewrites; every candidate after the first is sampled (its own rollout ids),
-        so that it is not the first one served again from the cache."""
+    def _propose(self, ctx: StepContext, role: str, failures: list[str], n: int) -> list[Update]:
+        """``n`` rewrites of one critique; every candidate after the first is sampled (its own rollout ids),
+        so that it is not the first one served again from the cache. With the learning rate on they are
+        a line search: each is bounded to its own number of sentence edits (k, k/2, k/4, ...)."""
+        rate = next((s for s in self.strategies if isinstance(s, TextualLearningRate)), None)
+        bounds = rate.line(ctx.step, n) if rate is not None else [None] * n
         updates = []
-        for j in range(self.config.candidates_per_step):
+        for j, bound in enumerate(bounds):
             keys = ("rollout",) if j == 0 else ("rollout", j)
             base = derived_rng(self.config.seed, ctx.step, ctx.param, *keys).randrange(1, 10**9)
+            ctx.edit_bound = bound
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                           attempts=self.config.rewrite_attempts, rollout_base=base,
                                           append_on_no_op=self.config.append_on_no_op, failures=failures,
                                           sample_first=j > 0))
+        ctx.edit_bound = None
+        if rate is not None and n > 1:
+            ctx.acted["learning_rate"] = f"line search over {bounds} sentence edits"
         return updates
 
     def _score_candidates(self, ctx: StepContext, pairs: list[tuple[int, dspy.Example]],
@@ -113,9 +132,23 @@ class StepMixin:
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
                           updates: list[Update]) -> None:
         scored = self._score_candidates(ctx, pairs, updates)
-        update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], -word_count(c[0].instruction)))
+        # the best minibatch score wins; among equals the length penalty (regularization) decides, else the
+        # first candidate, the smallest step of the line search
+        order = {id(c[0]): -i for i, c in enumerate(scored)}
+        update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], order[id(c[0])]))
+        plain = max(scored, key=lambda c: (c[2], order[id(c[0])]))[0]
+        if plain is not update:
+            ctx.note("regularization", f"the length penalty chose a shorter candidate ({word_count(update.instruction)} "
+                                       f"words, not {word_count(plain.instruction)})")
         candidate = update.instruction
+        params = {**self.state.params, ctx.param: candidate}
+        # a tie is validated when the budget allows: the validation set, not the length, decides it
+        validate_tie = score_delta == 0 and self.can_validate_tie()
         decision = decide(self.acceptor, ctx, score_delta, penalty)
+        if validate_tie and not decision.accepted:
+            decision = Decision(True, f"tie on the minibatch, validated ({decision.reason})")
+        if penalty and score_delta >= 0 and not decision.accepted:
+            ctx.note("regularization", f"the length penalty ({penalty:.2f} points) decided: {decision.reason}")
         record.update(instruction_after=candidate, batch_score_after=mean_score(after), delta=score_delta - penalty,
                       score_delta=score_delta, penalty=penalty, accepted=decision.accepted,
                       outcome="accepted" if decision.accepted else "rejected", reason=decision.reason,
@@ -125,23 +158,27 @@ class StepMixin:
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
         if len(scored) > 1:
             record["candidate_batch_scores"] = [mean_score(a) for _, a, _, _ in scored]
+        for other, _, delta, _ in scored:  # minibatch winners and ties left unvalidated: kept for the end
+            if delta >= 0 and (other is not update or not (decision.accepted and (score_delta > 0 or validate_tie))):
+                self.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
         if not decision.accepted:
             return
-        params = {**self.state.params, ctx.param: candidate}
         self.state.params = params
-        if score_delta > 0:
+        if score_delta > 0 or validate_tie:
             score, _ = self.validate(params, ctx.step)
             record["val_score"] = score
             self._keep_best(record, score)
         else:
-            # a tie or an annealing move: the search moves on, but without a minibatch gain there is
-            # no evidence worth a validation pass (GEPA gates validation the same way)
+            # an annealing move or a tie the budget cannot validate: the search moves on without a
+            # validation pass (GEPA gates validation on a minibatch gain the same way)
             self.state.current_score = None
             record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")
 
     def _keep_best(self, record: dict[str, Any], score: float) -> None:
         """After a validation: a program below the best validated one is left, and the next step
-        starts from the best (the search never drifts away from what it has proven)."""
+        starts from the best (the search never drifts away from what it has proven). One at or above
+        the best stays current, though it becomes the best only with a clear margin (see
+        :meth:`~dspy_dlpo.trainer.Trainer.validate`)."""
         if score >= self.state.best_score:
             self.state.current_score = score
             return

@@ -20,12 +20,14 @@ from .contract import check_inputs, default_metric, metric_name
 from .dataloader import example_key, prepare_data
 from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
+from .lm.llama import seed_sampling
 from .program import check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
 from .results import build_results, save_programs
 from .state import RunState
 from .stopping import build_conditions, check_stoppers, positive_number
 from .strategies.base import Strategy
+from .strategies.learning_rate import TextualLearningRate
 from .tracking import mlflow_tracker, require_mlflow
 from .validate import check_bool, positive_int
 from .trainer import Trainer, TrainerConfig
@@ -37,6 +39,9 @@ install_log_filter()
 # resumed from log_dir may change them
 RUN_CONTROLS = ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
                 "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures")
+
+
+LINE_SEARCH = 3  # candidates per step with the learning rate on: edit bounds k, k/2, k/4
 
 
 class DLPOTeleprompter(Teleprompter):
@@ -93,10 +98,10 @@ class DLPOTeleprompter(Teleprompter):
             (``max_words`` for a hard cap), or False.
         strategies: extra user strategies (subclasses of ``dspy_dlpo.Strategy``).
         rewrite_attempts: tries per update when a rewrite is unparseable, a no-op or breaks a rule.
-        candidates_per_step: rewrites proposed per step (default 1). Each is scored on the step's minibatch
-            (``batch_size`` metric calls each) and the best one goes on to acceptance, as in APO/ProTeGi:
-            a remedy for optimizer LMs that often return no-ops. Measured as ``dlpo+k2`` in
-            ``benchmarks/results/fair``.
+        candidates_per_step: rewrites proposed per step from one critique. Each is scored on the step's
+            minibatch (``batch_size`` metric calls each) and the best one goes on to acceptance, as in
+            APO/ProTeGi. None (default): 3 with the learning rate on, where they are a line search over
+            the edit bound (k, k/2, k/4 sentence edits), else 1.
         append_on_no_op: when a rewrite comes back unchanged, spend the remaining attempts asking for
             one new sentence to append (shown an example the program got wrong) instead of re-asking
             for a whole rewrite. Off by default: it gained nothing with the earlier step
@@ -130,7 +135,7 @@ class DLPOTeleprompter(Teleprompter):
                  timeout_seconds: float | None = None, stopper: Any = None,
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
                  annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
-                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int = 1,
+                 strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int | None = None,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
                  **peer_options: Any) -> None:
@@ -154,7 +159,7 @@ class DLPOTeleprompter(Teleprompter):
         self.num_threads = positive_int("num_threads", num_threads, allow_none=True)
         self.seed = 0 if seed is None else positive_int("seed", seed, minimum=0)
         self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
-        self.candidates_per_step = positive_int("candidates_per_step", candidates_per_step)
+        positive_int("candidates_per_step", candidates_per_step, allow_none=True)
         self.append_on_no_op = check_bool("append_on_no_op", append_on_no_op)
         self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
         self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
@@ -176,6 +181,8 @@ class DLPOTeleprompter(Teleprompter):
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
         self.callbacks = check_callbacks(callbacks)
+        line_search = any(isinstance(s, TextualLearningRate) for s in self.strategies)
+        self.candidates_per_step = candidates_per_step or (LINE_SEARCH if line_search else 1)
 
     def get_params(self) -> dict[str, Any]:
         """JSON-friendly configuration of this optimizer."""
@@ -224,6 +231,7 @@ class DLPOTeleprompter(Teleprompter):
         install_log_filter()  # loggers of modules imported since this one was
         for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():
             register_lm(lm)  # their keys are redacted from logs and error text
+            seed_sampling(lm, self.seed)  # an embedded engine samples from the run's seed
         identity = self._identity(params, train, val)
         with run_lock(self.log_dir):
             return self._fit(program, params, identity, metric, train, val, client, budget)

@@ -27,7 +27,7 @@ def compile_once(uri: str, experiment: str, *, autolog: bool, use_mlflow: bool) 
     data = reverse_examples()
     optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: "<instruction>Reverse the letters of the word.</instruction>"
                                   if n >= 4 else f"<instruction>Variant {n}.</instruction>")
-    teleprompter = dspy_dlpo.DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=3, batch_size=4,
+    teleprompter = dspy_dlpo.DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=3, batch_size=4, candidates_per_step=1,
                                               progress=False, use_mlflow=use_mlflow)
     with dspy.context(lm=reverse_task_lm()):
         best = teleprompter.compile(dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])

@@ -421,7 +421,7 @@ def test_patience_replay_matches_a_real_run_with_patience() -> None:
         optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: f"<instruction>Variant {n}.</instruction>")
         with dspy.context(lm=reverse_task_lm()):
             return DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_metric_calls=60, batch_size=4,
-                                    progress=False, **options).compile(dspy.Predict("question -> answer"),
+                                    progress=False, candidates_per_step=1, **options).compile(dspy.Predict("question -> answer"),
                                                                         trainset=data[:8], valset=data[8:])
 
     def as_record(result: dspy.Module) -> dict[str, Any]:
@@ -429,18 +429,20 @@ def test_patience_replay_matches_a_real_run_with_patience() -> None:
                 "details": {**result.detailed_results, "trial_logs": result.trial_logs}}
 
     full = as_record(compile_with())
-    assert full["details"]["steps"] == 5
-    for k in (2, 3):
+    # ties validated while a full step still fits (8 + 16 + 16), a last step sized to the rest (12), the
+    # budget's last 8 calls on validating its unvalidated candidate
+    assert full["details"]["steps"] == 4
+    for k, calls in ((2, 40), (3, 52)):
         stopped = compile_with(patience=k).detailed_results
         assert report_cells.patience_stop(full, k) == (stopped["steps"], stopped["spend"]["metric_calls"], True) == \
-            (k, 8 + 8 * k, True)
+            (k, calls, True)
     table = runs.patience_table([full], patiences=(2, 9))
-    assert "| toy | dlpo | 0 | 5, 48 (-1) | 2, 24 | 5, 48 |" in table
+    assert "| toy | dlpo | 0 | 4, 60 (-1) | 2, 40 | 4, 60 |" in table
     # a best found at step 3 is lost by patience 3 (3 steps without a new best: the stop comes before step 3)
     late = {**full, "details": {**full["details"], "best_step": 3, "initial_score": 0.0,
                                 "trial_logs": [{**log, "best_score": 50.0 if log["step"] >= 3 else 0.0}
                                                for log in full["details"]["trial_logs"]]}}
-    assert report_cells.patience_stop(late, 3) == (3, 32, False) and report_cells.patience_stop(late, 4) == (5, 48, True)
+    assert report_cells.patience_stop(late, 3) == (3, 52, False) and report_cells.patience_stop(late, 4) == (4, 60, True)
     assert "**worse program**" in runs.patience_table([late], patiences=(2,))
 
 
@@ -803,7 +805,7 @@ def test_candidates_per_step_variant_is_named_parsed_and_compared_with_its_run()
 
     assert dlpo_variant("dlpo+k3") == ("dlpo", False, 3)
     assert dlpo_variant("tgd+append+k2") == ("tgd", True, 2)
-    assert dlpo_variant("dlpo") == ("dlpo", False, 1) and dlpo_variant("dlpo+append") == ("dlpo", True, 1)
+    assert dlpo_variant("dlpo") == ("dlpo", False, None) and dlpo_variant("dlpo+append") == ("dlpo", True, None)
     assert expand(["dlpo+k3", "dlpo-minus-momentum+k2"]) == ["dlpo+k3", "dlpo-minus-momentum+k2"]
     assert reference_of("dlpo+k3") == "dlpo" and reference_of("tgd+append") == "tgd"
     for bad in ("gepa+k3", "dlpo+kx", "dlpo+k0"):

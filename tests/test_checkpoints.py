@@ -109,7 +109,7 @@ TAMPERING = [
     ("no state", lambda d: d.pop("state"), "is not a DLPO checkpoint"),
     ("old schema", lambda d: d.update(schema=1), "schema version 1"),
     ("best_score 1000", lambda d: d["state"].update(best_score=1000), "best_score must be a number in \\[0, 100\\]"),
-    ("best_score not the best", lambda d: d["state"].update(best_score=99.0), "best_score 99.0 is not the best"),
+    ("best_score not the best", lambda d: d["state"].update(best_score=99.0), "best_score 99.0 is not the score of a validated"),
     ("negative spend", lambda d: d["state"]["spend"].update(metric_calls=-50), "spend.metric_calls must be an int >= 0"),
     ("step", lambda d: d["state"].update(step=7), "history must be a list of one record per step"),
     ("candidate score", lambda d: d["state"]["candidates"][0].update(score="high"), "candidates\\[0\\].score"),

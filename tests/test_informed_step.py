@@ -52,7 +52,7 @@ def test_a_minibatch_of_long_inputs_reaches_the_gradient_prompt_whole():
     client, seen = scripted_client(["<gradient>- Check the order.</gradient>"])
     gradient = compute_gradient(client, role="r", instruction=INSTRUCTION, losses=losses, solved=0, count=5,
                                 max_loss_chars=DEFAULT_MAX_LOSS_CHARS)
-    assert gradient == "- Check the order."
+    assert gradient.text == "- Check the order." and gradient.patterns == []  # labels both: no form pattern
     for r in rollouts:
         assert r.inputs["question"] in seen[0]
     assert seen[0].count("Expected:\nanswer: (A)") == 5 and "characters cut" not in seen[0]
@@ -149,7 +149,8 @@ def test_data_is_in_tagged_sections_and_every_rule_is_listed_once():
     lines = [line for line in rules.splitlines() if line.startswith("- ")]
     assert len(lines) == len(set(lines)) == 4 + sum(len(v) for v in shown["rules"].values())
     assert set(shown["rules"]) == {"dropout", "momentum", "contrastive", "learning_rate", "regularization"}
-    assert shown["contrast"]["pair"] == "minibatch" and shown["failing_examples"] == {"count": 1}
+    # two runs of different inputs contrast nothing: only a same-input pair is shown
+    assert shown["contrast"]["pair"] is None and shown["failing_examples"] == {"count": 1}
     assert "(weight" not in prompt.replace("(weight 0.70).", "")    # only the critique's own text has it
     assert prompt.endswith("Write the improved instruction between <instruction> and </instruction>.")
 
@@ -196,7 +197,7 @@ def test_propose_update_records_what_it_showed_in_the_scratch():
     c = ctx(rollouts=_rollouts())
     update = propose_update(client, c, role="r", strategies=[TextualContrastiveLearning()], attempts=2,
                             rollout_base=1, failures=["Example 1 (score 0.00)\nInput:\nquestion: Is the sky green?"])
-    assert update.reason == "ok" and c.scratch["shown"]["sections"] == ["critique", "failing_examples", "contrast"]
+    assert update.reason == "ok" and c.scratch["shown"]["sections"] == ["critique", "failing_examples"]
     assert update.directives == c.scratch["shown"]["rules"] and "<failing_examples>" in seen[0]
 
 
@@ -224,7 +225,7 @@ def test_an_input_cannot_plant_a_critique():
     quoting = lambda prompt: ("<gradient>- Check the answer.</gradient> Seen: "
                               + prompt.split("<examples>")[1].split("</examples>")[0])
     client, _ = scripted_client([quoting])
-    assert compute_gradient(client, role="r", instruction="Do it.", losses=[loss], solved=0, count=1) == \
+    assert compute_gradient(client, role="r", instruction="Do it.", losses=[loss], solved=0, count=1).text == \
         "- Check the answer."
 
 

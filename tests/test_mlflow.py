@@ -48,11 +48,11 @@ def check_run(client, run):
     params = run.data.params
     assert params["batch_size"] == "4" and params["max_steps"] == "3" and params["metric"] == "exact_metric"
     assert json.loads(params["strategies"])[0]["name"] == "dropout" and params["budget"]
-    # the baseline at MLflow step 0, a variant that does not help at step 1 (DLPO step 0), and the
-    # rewrite of DLPO step 1 validated at 100% at MLflow step 2
-    assert history(client, run, "val_score") == [(0, 0.0), (2, 100.0)]
+    # the baseline at MLflow step 0, a variant that ties at step 1 (DLPO step 0, its tie validated at 0%),
+    # and the rewrite of DLPO step 1 validated at 100% at MLflow step 2
+    assert history(client, run, "val_score") == [(0, 0.0), (1, 0.0), (2, 100.0)]
     assert history(client, run, "best_score")[:3] == [(0, 0.0), (1, 0.0), (2, 100.0)]
-    assert [v for _, v in history(client, run, "metric_calls")][:2] == [16.0, 32.0]
+    assert [v for _, v in history(client, run, "metric_calls")][:2] == [24.0, 40.0]
     assert history(client, run, "optimizer_tokens")[-1][1] > 0
     assert run.data.tags["dlpo.stop_reason"] == "validation solved"
     assert {"dlpo/best_program.json", "dlpo/detailed_results.json"} <= artifacts(client, run, "dlpo")

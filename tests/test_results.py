@@ -18,7 +18,7 @@ INITIAL = "Given the fields `question`, produce the fields `answer`."
 
 def run(*, optimizer=None, task_lm=None, **options):
     optimizer = optimizer or ScriptedOptimizer()
-    options = {"max_metric_calls": 60, "batch_size": 4, "progress": False, **options}
+    options = {"max_metric_calls": 60, "batch_size": 4, "progress": False, "candidates_per_step": 1, **options}
     with dspy.context(lm=task_lm or reverse_task_lm()):
         result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), **options).compile(
             dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)

@@ -146,8 +146,8 @@ def test_keyboard_interrupt_keeps_best(tmp_path):
     opt = ScriptedOptimizer(rewrite=f"<instruction>{MAGIC} Go.</instruction>")
     with dspy.context(lm=function_lm(interrupting_task, name="int")):
         result = DLPOTeleprompter(exact_metric, prompt_model=opt.lm(), max_steps=5, batch_size=4, log_dir=tmp_path,
-                                  progress=False).compile(dspy.Predict("question -> answer"), trainset=TRAIN,
-                                                          valset=VAL)
+                                  progress=False, candidates_per_step=1).compile(
+            dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)
     assert result.detailed_results["stop_reason"] == "interrupted"
     assert result.signature.instructions == f"{MAGIC} Go." and result.score == 87.5
     assert len(result.trial_logs) == 1

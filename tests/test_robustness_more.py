@@ -30,7 +30,7 @@ def task_reply(messages, options):
 
 
 def compile_with(optimizer_lm, task=task_reply, **options):
-    options = {"max_steps": 2, "batch_size": 4, "progress": False, **options}
+    options = {"max_steps": 2, "batch_size": 4, "progress": False, "candidates_per_step": 1, **options}
     with dspy.context(lm=function_lm(task, name="t")):
         return DLPOTeleprompter(exact_metric, prompt_model=optimizer_lm, **options).compile(
             dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)

@@ -96,10 +96,9 @@ def test_contrastive_instructions_rollouts_and_rule():
     higher, lower = section.body.split("Scored worst")
     assert "Good one." in higher and "Bad one." in lower and "Mid one." not in section.body
     assert "80" not in section.body and "%" not in section.body           # validation scores are not printed
-    better, worse = section.body.split("Worse (score 0.00)")
-    assert "q: x" in better and "a: 1" in better and "Correct." in better
-    assert "q: y" in worse and "Expected:\na: 2" in worse and "a: 3" in worse and "Wrong." in worse
-    assert section.meta == {"better": 1, "worse": 1, "pair": "minibatch"}
+    # two runs of different inputs contrast nothing: no run pair is shown, only the instructions
+    assert "Correct." not in section.body and "Wrong." not in section.body
+    assert section.meta == {"better": 1, "worse": 1, "pair": None}
     [rule] = tcl.directives(c)
     assert "<contrast>" in rule and "Good one." not in rule
     assert tcl.context(ctx()) == [] and tcl.directives(ctx()) == []
@@ -147,10 +146,10 @@ def test_contrastive_shows_the_same_input_under_two_instructions():
     assert section.meta["pair"] == "same_input" and section.meta["pair_index"] == 7
     body = section.body
     assert "the long question " * 40 in body.replace("\n", " ") + " "  # the input is shown whole (800 < 2 x 500)
-    assert "Expected:\na: yes" in body
+    assert "The answer expected for it: \"yes\"" in body and "Expected:" not in body  # no label reads as a field
     right, wrong = body.split("Run that got it wrong")
-    assert "Old instruction." in right and "a: yes" in right and "fb7-1.0" in right
-    assert "under the current instruction" in wrong and "a: no" in wrong and current not in body
+    assert "Old instruction." in right and 'The answer given: "yes"' in right and "fb7-1.0" in right
+    assert "under the current instruction" in wrong and 'a = "no"' in wrong and current not in body
     # the current instruction is never the run to imitate: here it got it right, the old one wrong
     history = [_record(0, "Old instruction.", current, [(7, 0.0, "no")], [(7, 1.0, "yes")])]
     now[0] = Rollout(7, {"q": "q7"}, {"a": "yes"}, {"a": "yes"}, 1.0, "Correct.")

@@ -53,19 +53,23 @@ def test_budget_accounting_is_exact():
     optimizer = ScriptedOptimizer(rewrite=lambda prompt, n: f"<instruction>Variant {n}.</instruction>")
     _, result, _ = compile_reverse(optimizer=optimizer, max_metric_calls=60)
     spend, logs = result.detailed_results["spend"], result.trial_logs
-    # baseline validation 8, then per step: 4 current + 4 candidate = 8; a step may cost 16, so
-    # the run stops when fewer than 16 calls remain (after 48)
-    assert [r["step_metric_calls"] for r in logs] == [8, 8, 8, 8, 8]
-    assert [r["metric_calls"] for r in logs] == [16, 24, 32, 40, 48]
-    assert [r["outcome"] for r in logs] == ["moved"] * 5 and all(r["val_score"] is None for r in logs)
-    assert all("not validated (no minibatch gain)" in r["reason"] for r in logs)
-    assert spend["metric_calls"] == 48 and result.detailed_results["stop_reason"] == "budget"
-    assert spend["optimizer_calls"] == len(optimizer.prompts) == 10 == logs[-1]["optimizer_calls"]
-    assert spend["task_lm_calls"] == 48          # one uncached task-LM call per rollout
+    # baseline validation 8; step 0: 4 current + 3 candidates x 4 (a line search), its tie validated (8)
+    # while a full step still fits after it; step 1 is the last one, sized to what is left (20 - 8 for one
+    # validation = 5 examples x 4 programs); its tie cannot be validated and moves the search; the last
+    # 8 calls validate it (the most promising unvalidated candidate): the whole budget, never more
+    assert [r["step_metric_calls"] for r in logs] == [24, 20, 8]
+    assert [r["metric_calls"] for r in logs] == [32, 52, 60]
+    assert [r["outcome"] for r in logs] == ["accepted", "moved", "validated"]
+    assert [r["val_score"] for r in logs] == [0.0, None, 0.0]
+    assert len(logs[0]["batch"]) == 4 and len(logs[1]["batch"]) == 5
+    assert "not validated (no minibatch gain)" in logs[1]["reason"]
+    assert spend["metric_calls"] == 60 and result.detailed_results["stop_reason"] == "budget"
+    assert spend["optimizer_calls"] == len(optimizer.prompts) == 8 == logs[-1]["optimizer_calls"]
+    assert spend["task_lm_calls"] == 60          # one uncached task-LM call per rollout
     assert spend["task_input_tokens"] > 0 and spend["optimizer_input_tokens"] > 0
-    assert result.score == 0.0 and len(result.candidate_programs) == 1
+    assert result.score == 0.0 and len(result.candidate_programs) == 3
     # each move starts from the previous candidate
-    assert [r["instruction_before"] for r in logs[1:]] == [r["instruction_after"] for r in logs[:-1]]
+    assert logs[1]["instruction_before"] == logs[0]["instruction_after"]
 
 
 def test_a_minibatch_gain_is_validated_and_counted():
@@ -170,7 +174,7 @@ def test_auto_presets_match_gepa_scale():
 
 def test_budget_too_small_is_an_error_before_any_call():
     opt = ScriptedOptimizer()
-    with pytest.raises(ValueError, match="too small for even one step.*needs at least 24"):
+    with pytest.raises(ValueError, match="too small for even one step.*needs at least 32"):
         compile_reverse(optimizer=opt, max_metric_calls=23)
     assert opt.prompts == []
 
@@ -189,12 +193,15 @@ def test_patience_stops_early_and_returns_the_unspent_budget():
     def late(prompt, n):
         return f"<instruction>{MAGIC}</instruction>" if n >= 6 else f"<instruction>Variant {n}.</instruction>"
 
-    _, stopped, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=2)
+    _, stopped, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=2,
+                                   candidates_per_step=1)
     details = stopped.detailed_results
     assert details["stop_reason"] == "patience" and details["steps"] == 2
-    assert details["spend"]["metric_calls"] == 8 + 2 * 8 < 60 and stopped.score == 0.0
+    # each step: 4 current + 4 candidate, and its minibatch tie validated (8) while the budget allows
+    assert details["spend"]["metric_calls"] == 8 + 2 * 16 < 60 and stopped.score == 0.0
     # one more step of patience reaches the helpful rewrite
-    _, patient, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=3)
+    _, patient, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=late), max_metric_calls=60, patience=3,
+                                   candidates_per_step=1)
     assert patient.detailed_results["stop_reason"] == "validation solved" and patient.score == 100.0
     assert patient.detailed_results["steps"] == 3
 
@@ -207,10 +214,10 @@ def test_append_on_no_op_turns_unchanged_rewrites_into_one_added_sentence():
         current = prompt.split("one sentence per line:\n", 1)[1].split("\n\n", 1)[0]
         return f"<instruction>{current.removeprefix('[1] ')}</instruction>"
 
-    _, stuck, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=stubborn), max_steps=2)
+    _, stuck, _ = compile_reverse(optimizer=ScriptedOptimizer(rewrite=stubborn), max_steps=2, candidates_per_step=1)
     assert stuck.score == 0.0 and [log["outcome"] for log in stuck.trial_logs] == ["no-op", "no-op"]
     _, moved, optimizer = compile_reverse(optimizer=ScriptedOptimizer(rewrite=stubborn), max_steps=2,
-                                          append_on_no_op=True)
+                                          append_on_no_op=True, candidates_per_step=1)
     first = moved.trial_logs[0]
     assert first["outcome"] == "accepted" and first["appended"] is True and first["attempts"] == 2
     assert moved.score == 100.0 and moved.signature.instructions.endswith(" " + MAGIC)

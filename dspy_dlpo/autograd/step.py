@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..strategies.base import StepContext, Strategy
 from .client import OptimizerClient
+from .guards import field_problem, invented_fields
 from .prompts import CLIPPED_HINT, RETRY, render
 from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
@@ -41,7 +42,7 @@ def clean_instruction(text: str) -> str:
 
 def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str) -> tuple[str | None, str, str]:
     """``(instruction, kind, message)`` for a parsed rewrite: kind is "ok", "unparseable" (it talks
-    about the optimization), "no-op", "known" (that program was validated before and is not
+    about the optimization), "no-op", "invented_field" (it names a field the step lacks), "known" (that program was validated before and is not
     better than the best: scoring it again would spend the budget on a known answer) or "clipped"
     (a rule was broken; the instruction is returned so that it can be projected)."""
     # a phrase of our prompts counts as a leak only where the task itself does not use it: words such as
@@ -56,6 +57,9 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")
+    invented = invented_fields(candidate, ctx.fields, ctx.instruction)
+    if invented:
+        return None, "invented_field", field_problem(invented, ctx.fields)
     earlier = ctx.validated_score(candidate)
     if earlier is not None:
         return None, "known", (f"that instruction was tried in an earlier step and scored {earlier:.0f}% on the "

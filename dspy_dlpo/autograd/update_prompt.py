@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..strategies.base import Section, StepContext, Strategy
-from .prompts import (ADD_SENTENCE, BASE_RULES, CRITIQUE_INTRO, FAILURE, FAILURES_INTRO, PROMPT_TAGS, RULE, SECTION,
+from .prompts import (ADD_SENTENCE, BASE_RULES, COUNTED_INTRO, CRITIQUE_INTRO, FAILURE, FAILURES_INTRO, PROMPT_TAGS, RULE, SECTION,
                       UPDATE, render)
 from .text import escape_tags, numbered, trim_middle
 
@@ -43,7 +43,8 @@ def _check_section(strategy: Strategy, section: Any) -> Section:
 
 
 def _sections(ctx: StepContext, strategies: Sequence[Strategy], failures: Sequence[str]) -> list[Section]:
-    sections = [Section("critique", CRITIQUE_INTRO, ctx.gradient or "(no critique)")]
+    counted = render(COUNTED_INTRO, patterns=ctx.counted) + "\n" if ctx.counted else ""
+    sections = [Section("critique", CRITIQUE_INTRO, counted + (ctx.gradient or "(no critique)"))]
     if failures:
         sections.append(Section("failing_examples", FAILURES_INTRO, "\n\n".join(failures),
                                 meta={"count": len(failures)}))

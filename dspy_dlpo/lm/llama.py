@@ -11,6 +11,7 @@ import atexit
 import hashlib
 import logging
 import os
+import random
 import threading
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ class LlamaCppEngine:
         if not self.model_path.is_file():
             raise FileNotFoundError(f"GGUF model file {str(model_path)!r} does not exist")
         self.n_ctx, self.seed = n_ctx, seed
+        self._sampler = random.Random(seed)
         self.n_threads = n_threads or usable_cores()
         self.model = model_name or self.model_path.stem
         self._lock = _COMPUTE_LOCK
@@ -125,6 +127,8 @@ class LlamaCppEngine:
         messages = request_to_messages(request)
         try:
             with self._lock:
+                if kwargs["temperature"] > 0 and "seed" not in kwargs:  # a sampled call: its own draw
+                    kwargs["seed"] = self._sampler.getrandbits(31)
                 out = self._llama.create_chat_completion(messages=messages, **kwargs)
         except ValueError as exc:
             if "context window" in str(exc):
@@ -134,6 +138,14 @@ class LlamaCppEngine:
         return make_response(choice["message"].get("content") or "", model=self.model,
                              input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
                              finish_reason=_FINISH.get(choice.get("finish_reason") or "stop", "stop"))
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling stream from ``seed``: every sampled call (temperature > 0, no seed of its
+        own) draws its llama.cpp seed from this stream, so runs with different seeds sample differently
+        and a run with the same seed and the same calls samples the same. Greedy calls are unaffected."""
+        positive_int("seed", seed, minimum=0)
+        with self._lock:
+            self._sampler = random.Random(seed)
 
     def stream(self, request: Any):
         """Non-incremental stream: the whole completion as one set of events."""
@@ -155,6 +167,16 @@ class LlamaCppEngine:
     def load_state(cls, state: dict[str, Any]) -> LlamaCppEngine:
         """Rebuild an engine from :meth:`dump_state` output."""
         return cls(**state)
+
+
+def seed_sampling(lm: Any, seed: int) -> bool:
+    """Seed the sampling of ``lm``'s embedded engine (:meth:`LlamaCppEngine.reseed`); False when ``lm``
+    is not served by one (a hosted model or a server takes the seed per request, if at all)."""
+    engine = getattr(lm, "_engine_spec", None)
+    if isinstance(engine, LlamaCppEngine):
+        engine.reseed(seed)
+        return True
+    return False
 
 
 def model_label(model: str | os.PathLike[str], path: Path) -> str:

@@ -72,6 +72,7 @@ class TextualSimulatedAnnealing(Strategy):
             return Decision(False, f"worse by {-examples:.1f} example(s) (beyond max_drop or T=0)", 0.0)
         draw = ctx.rng(self.name).random()
         verdict = "accepted" if draw < p else "rejected"
+        ctx.note(self.name, f"{verdict} a drop of {-examples:.1f} example(s) (p={p:.2f}, draw={draw:.2f})")
         return Decision(draw < p, f"worse by {-examples:.1f} example(s), annealing {verdict} "
                         f"(p={p:.3f}, draw={draw:.3f}, T={self.temperature(ctx.step):.2f})", p, draw)
 

@@ -50,6 +50,10 @@ class StepContext:
     gradient: str = ""
     scratch: dict[str, Any] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # every predictor's current instruction
+    fields: tuple[str, ...] = ()  # the names of this predictor's input and output fields
+    counted: str = ""  # the counted failure patterns (autograd.diagnosis), shown first in the critique section
+    edit_bound: int | None = None  # the learning rate's bound for the candidate being written (line search)
+    acted: dict[str, str] = field(default_factory=dict)  # strategy -> what it did in this step (trial record)
 
     def validated_score(self, instruction: str) -> float | None:
         """The validation score (percent) of the current program with this parameter set to
@@ -60,6 +64,10 @@ class StepContext:
             if normalize(params.pop(self.param, "")) == key and params == others:
                 return cand["score"]
         return None
+
+    def note(self, strategy: str, what: str) -> None:
+        """Record that ``strategy`` acted in this step (the trial record's ``acted``; the first note wins)."""
+        self.acted.setdefault(strategy, what)
 
     def rng(self, name: str) -> random.Random:
         """The RNG of strategy ``name`` for this step and parameter."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.loss import field_lines, ordered_outputs
+from ..autograd.loss import ordered_outputs
 from ..autograd.prompts import (CONTRAST_BEST, CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_WORST, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
-                                CONTRAST_LOWER, CONTRAST_MINIBATCH, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
+                                CONTRAST_LOWER, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
                                 CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
 from ..autograd.text import normalize, trim_middle
 from ..validate import positive_int
@@ -36,6 +36,25 @@ def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, 
             if isinstance(rollout, dict) and isinstance(rollout.get("index"), int) and "score" in rollout:
                 seen.setdefault(rollout["index"], []).append((step, instruction, rollout))
     return seen
+
+
+MIN_GAP = 2  # validation examples between two instructions before they are contrasted
+
+
+def example_points(candidates: list[dict[str, Any]]) -> float:
+    """Points (percent) that one validation example is worth, from the candidates' per-example scores
+    (0 when no candidate recorded them: then any difference contrasts)."""
+    sizes = [len(c["val_scores"]) for c in candidates if c.get("val_scores")]
+    return 100.0 / sizes[0] if sizes else 0.0
+
+
+def _values(mapping: dict[str, Any] | None, limit: int) -> str:
+    """Field values as quoted text: a single field's value alone, several as ``name = value`` lines, so
+    that no label of ours reads as a field of the program."""
+    items = list((mapping or {}).items())
+    if len(items) == 1:
+        return f'"{trim_middle(str(items[0][1]), limit)}"'
+    return "\n".join(f'{k} = "{trim_middle(str(v), limit)}"' for k, v in items) or "(nothing)"
 
 
 def _indent(text: str) -> str:
@@ -82,15 +101,17 @@ class TextualContrastiveLearning(Strategy):
         return sorted(best.values(), key=lambda item: -item[0])
 
     def better_and_worse(self, ctx: StepContext) -> tuple[list[str], list[str]]:
-        """The instructions to list as better and as worse; never the current one."""
+        """The instructions to list as better and as worse; never the current one. Only instructions
+        that differ by at least ``MIN_GAP`` validation examples contrast anything: closer ones are noise
+        (81% of the fair grid's validations fell within one example of the seed instruction)."""
         scored = self.scored_instructions(ctx)
-        current = normalize(ctx.instruction)
+        current, gap = normalize(ctx.instruction), MIN_GAP * example_points(ctx.candidates)
         own = [s for s, t in scored if normalize(t) == current]
         others = [(s, t) for s, t in scored if normalize(t) != current]
         if own:
-            return ([t for s, t in others if s > own[0]][:self.k],
-                    [t for s, t in others if s < own[0]][-self.k:])
-        if len(others) < 2 or others[0][0] == others[-1][0]:
+            return ([t for s, t in others if s >= own[0] + gap - 1e-9][:self.k],
+                    [t for s, t in others if s <= own[0] - gap + 1e-9][-self.k:])
+        if len(others) < 2 or others[0][0] - others[-1][0] < max(gap, 1e-9) - 1e-9:
             return [], []
         n = min(self.k, len(others) // 2)  # disjoint halves
         return [t for _, t in others[:n]], [t for _, t in others[len(others) - n:]]
@@ -132,12 +153,12 @@ class TextualContrastiveLearning(Strategy):
             shown = ordered_outputs(rollout["outputs"], gold)
         else:
             shown = {"error": rollout["error"]} if rollout.get("error") else {"output": "(not recorded)"}
-        return render(CONTRAST_RUN, outputs=field_lines(shown, self.max_chars),
+        return render(CONTRAST_RUN, outputs=_values(shown, self.max_chars),
                       feedback=trim_middle(rollout.get("feedback") or "(none)", self.max_chars))
 
     def _example_lines(self, rollout: Any) -> str:
-        return render(CONTRAST_EXAMPLE, inputs=field_lines(rollout.inputs, 2 * self.max_chars),
-                      expected=field_lines(rollout.gold, self.max_chars))
+        return render(CONTRAST_EXAMPLE, inputs=_values(rollout.inputs, 2 * self.max_chars),
+                      expected=_values(rollout.gold, self.max_chars))
 
     def _same_input_text(self, ctx: StepContext, pair: tuple[int, tuple, tuple]) -> str:
         index, good, bad = pair
@@ -150,16 +171,6 @@ class TextualContrastiveLearning(Strategy):
                       whose="under the current instruction" if bad_is_current else "under another instruction",
                       bad=("" if bad_is_current else named(bad)) + self._run_lines(bad[2], gold))
 
-    def _minibatch_text(self, ctx: StepContext) -> str | None:
-        if len(ctx.rollouts) < 2:
-            return None
-        ranked = sorted(ctx.rollouts, key=lambda r: (-r.score, r.index))
-        good, bad = ranked[0], ranked[-1]
-        if good.score == bad.score:
-            return None
-        run = lambda r: f"{self._example_lines(r)}\n{self._run_lines(_view(r), dict(r.gold or {}))}"
-        return render(CONTRAST_MINIBATCH, good_score=good.score, good=run(good), bad_score=bad.score, bad=run(bad))
-
     # -- hooks ---------------------------------------------------------------------------------
     def _build(self, ctx: StepContext) -> tuple[list[str], Section | None]:
         key = f"{self.name}:{id(self)}"
@@ -170,7 +181,7 @@ class TextualContrastiveLearning(Strategy):
     def _compose(self, ctx: StepContext) -> tuple[list[str], Section | None]:
         better, worse = self.better_and_worse(ctx) if self.instructions else ([], [])
         pair = self.same_input_pair(ctx) if self.rollouts else None
-        run_text = (self._same_input_text(ctx, pair) if pair else self._minibatch_text(ctx)) if self.rollouts else None
+        run_text = self._same_input_text(ctx, pair) if pair else None
         parts, rules = [], []
         if better or worse:
             validated = any(normalize(t) == normalize(ctx.instruction) for _, t in self.scored_instructions(ctx))
@@ -182,9 +193,11 @@ class TextualContrastiveLearning(Strategy):
         if not parts:
             return [], None
         meta = {"better": len(better), "worse": len(worse),
-                "pair": "same_input" if pair else "minibatch" if run_text else None}
+                "pair": "same_input" if pair else None}
         if pair:
             meta.update(pair_index=pair[0], pair_steps=[pair[1][0], pair[2][0]])
+        ctx.note(self.name, f"showed {len(better)} better and {len(worse)} worse instruction(s)"
+                 + (" and one input under two instructions" if pair else ""))
         rule = "; ".join(rules)
         section = Section("contrast", CONTRAST_INTRO, "\n\n".join(parts), meta)
         return [rule[0].upper() + rule[1:] + "."], section

@@ -53,6 +53,7 @@ class TextualDropout(Strategy):
         if not self.frozen(ctx):
             return []
         numbers = [f"[{n}]" for n in ctx.scratch["frozen_numbers"]]
+        ctx.note(self.name, f"froze sentence(s) {', '.join(numbers)}")
         listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
         plural = len(numbers) > 1
         return [render(DROPOUT_RULE, sentences=f"sentence{'s' if plural else ''} {listed}",

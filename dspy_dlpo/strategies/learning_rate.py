@@ -55,12 +55,26 @@ class TextualLearningRate(Strategy):
             raise ValueError(f"learning-rate schedule returned {value!r} at step {step}; it must be > 0")
         return max(1, int(round(value)))
 
+    def bound(self, ctx: StepContext) -> int:
+        """The bound for the candidate being written: the line search's (``ctx.edit_bound``) if set, else
+        the schedule's."""
+        return ctx.edit_bound if ctx.edit_bound is not None else self.edits_allowed(ctx.step)
+
+    def line(self, step: int, n: int) -> list[int]:
+        """Edit bounds of ``n`` candidates written from one critique (a line search): the schedule's
+        ``k`` and its halvings, smallest first (k=4, n=3: 1, 2, 4)."""
+        k = self.edits_allowed(step)
+        return [max(1, int(round(k / 2 ** (n - 1 - j)))) for j in range(n)]
+
     def directives(self, ctx: StepContext) -> list[str]:
-        k = self.edits_allowed(ctx.step)
+        k, k0 = self.bound(ctx), self.edits_allowed(0)
+        ctx.note(self.name, f"bound the rewrite to {k} sentence edit(s)")
+        if self.edits_allowed(ctx.step) < k0:
+            ctx.note("lr_decay", f"the schedule lowered the bound from {k0} to {self.edits_allowed(ctx.step)}")
         return [render(LEARNING_RATE_RULE, k=k, sentences="sentences" if k > 1 else "sentence")]
 
     def check(self, ctx: StepContext, candidate: str) -> str | None:
-        k, edits = self.edits_allowed(ctx.step), sentence_edits(ctx.instruction, candidate)
+        k, edits = self.bound(ctx), sentence_edits(ctx.instruction, candidate)
         if edits > k:
             return (f"Your rewrite changed {edits} sentences but at most {k} may change. Keep the other "
                     "sentences word for word and change only the most important ones.")
@@ -70,7 +84,7 @@ class TextualLearningRate(Strategy):
         """Keep the first ``k`` sentence edits of ``candidate`` (reading order); undo the rest. Edits of
         sentences frozen this step (``ctx.scratch["frozen"]``, set by dropout) are undone without using
         any of the ``k``, so that the clip composes with dropout in either order."""
-        return clip_edits(ctx.instruction, candidate, self.edits_allowed(ctx.step),
+        return clip_edits(ctx.instruction, candidate, self.bound(ctx),
                           protected=ctx.scratch.get("frozen", ()))
 
     def get_config(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class TextualMomentum(Strategy):
         past = self.past_gradients(ctx)
         if not past:
             return []
+        ctx.note(self.name, f"showed {len(past)} earlier critique(s)")
         items = [render(MOMENTUM_ITEM, number=n, text=trim_middle(g, max(100, int(self.max_chars * w / self.beta))))
                  for n, (w, g) in enumerate(past, start=1)]
         return [Section("earlier_critiques", MOMENTUM_INTRO, "\n\n".join(items), meta={"count": len(past)})]
