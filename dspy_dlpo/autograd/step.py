@@ -53,6 +53,9 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     if leaked:
         return None, "unparseable", (f"the instruction contained text about the optimization process ({leaked[0]!r}); "
                                      "write only the instruction for the task.")
+    copied = ctx.leak_guard and ctx.leak_guard.check(candidate, ctx.instruction, ctx.scratch.setdefault("leaks", []))
+    if copied:  # training data (contact details, credentials, passages) in the instruction: never adopted
+        return None, "leak", copied
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..autograd.text import normalize
+from ..leakage import LeakGuard
 
 
 def derived_rng(seed: int, *keys: Any) -> random.Random:
@@ -50,6 +51,7 @@ class StepContext:
     gradient: str = ""
     scratch: dict[str, Any] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # every predictor's current instruction
+    leak_guard: LeakGuard | None = None  # rewrites that copy training data are refused (None: off)
 
     def validated_score(self, instruction: str) -> float | None:
         """The validation score (percent) of the current program with this parameter set to
