@@ -115,7 +115,7 @@ class TrainingIndex:
             for t, offset in self.blocks.get(text[j:j + _BLOCK], ()):
                 for start in _shared_starts(text, j, self.texts[t], offset):
                     window = text[start:start + MIN_CHARS]
-                    if window not in seen and window not in exclude:
+                    if window not in seen and window.strip() not in exclude:
                         seen.add(window)
                         if sum(window in other for other in self.texts) < self.shared:
                             return window
