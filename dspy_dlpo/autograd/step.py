@@ -13,6 +13,7 @@ from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters but tab and newline
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
          "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
@@ -35,7 +36,9 @@ class Update:
 
 
 def clean_instruction(text: str) -> str:
-    """Strip sentence numbers that small LMs copy from the numbered prompt."""
+    """Strip sentence numbers that small LMs copy from the numbered prompt, and control characters
+    (line breaks become newlines)."""
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     return _NUMBER_PREFIX.sub("", text).strip()
 
 
