@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop once the run cost this much (models litellm has a price for)")
     opt.add_argument("--timeout-seconds", type=_number(float, 0, strict=True),
                      help="stop at the first step boundary after this much wall-clock time")
+    opt.add_argument("--rollout-timeout", type=_number(float, 0, strict=True),
+                     help="seconds one rollout (LM calls + metric) may run before it is scored as a failure "
+                          "(default 300)")
+    opt.add_argument("--no-leak-guard", action="store_true",
+                     help="let rewrites copy contact details, credentials or passages of the training data")
+    opt.add_argument("--leak-allow", action="append", default=[], metavar="TEXT",
+                     help="a string the leakage guard lets through (repeatable)")
     opt.add_argument("--batch-size", type=_number(), default=5)
     opt.add_argument("--append-on-no-op", action="store_true",
                      help="when a rewrite comes back unchanged, ask for one sentence to append instead")
@@ -239,9 +246,10 @@ def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any,
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"batch_size": args.batch_size, "append_on_no_op": args.append_on_no_op}
+    options: dict[str, Any] = {"batch_size": args.batch_size, "append_on_no_op": args.append_on_no_op,
+                               "leak_guard": not args.no_leak_guard, "leak_allow": list(args.leak_allow)}
     for key in ("auto", "max_metric_calls", "max_steps", "patience", "max_optimizer_tokens", "max_cost_usd",
-                "timeout_seconds"):
+                "timeout_seconds", "rollout_timeout"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     for name in STRATEGY_FLAGS:

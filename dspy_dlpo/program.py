@@ -18,10 +18,10 @@ from typing import Any
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError
-from dspy.utils.parallelizer import ParallelExecutor
 
 from .autograd.text import trim_middle
 from .contract import OUT_OF_RANGE
+from .pool import Lease, run_jobs
 from .redact import redact
 from .sanitize import valid_data, valid_text
 
@@ -29,7 +29,12 @@ logger = logging.getLogger(__name__)
 
 Params = dict[str, str]
 MAX_STORED_CHARS = 2000  # per text field of a rollout in the trial log and checkpoint (feedback, error)
-ROLLOUT_TIMEOUT = 120.0  # seconds before DSPy's ParallelExecutor resubmits a straggling rollout
+# Seconds a rollout (the program's LM calls plus the metric) may run before it is scored as a failure and
+# the run goes on without it. A rollout of a 1.5B model on 2 CPU cores takes well under a minute and a
+# hosted model's seconds: 300 s only ever cuts off a call that hangs (a stalled server, a metric that
+# never returns), which would otherwise hang the whole compile. None waits forever.
+DEFAULT_ROLLOUT_TIMEOUT = 300.0
+TIMEOUT_ERROR = "rollout timeout"
 
 
 def _capped(text: str | None, limit: int = MAX_STORED_CHARS) -> str | None:
@@ -210,9 +215,9 @@ def run_example(program: dspy.Module, metric: Callable, index: int, example: dsp
 
 
 class RunCounter:
-    """Counts the rollouts actually run (thread-safe). DSPy's ParallelExecutor resubmits a rollout
-    that exceeds its timeout, so one example may run, and call the metric, twice; each run counts.
-    Once closed, runs that have not started yet are skipped instead of running unseen."""
+    """Counts the rollouts actually run (thread-safe): each counts once when it starts, whether it
+    finishes or is abandoned at its deadline. Once closed, runs that have not started yet are skipped
+    instead of running unseen."""
 
     def __init__(self) -> None:
         self.runs, self.closed, self._lock = 0, False, threading.Lock()
@@ -231,36 +236,67 @@ class RunCounter:
             return self.runs
 
 
+class _GatedTracker:
+    """A usage tracker that forwards to ``tracker`` only while the rollout's lease is live: the LM usage
+    of a rollout abandoned at its deadline stops counting there (its late calls change no meter)."""
+
+    def __init__(self, tracker: Any, lease: Lease) -> None:
+        self.tracker, self.lease = tracker, lease
+
+    def add_usage(self, model: str, usage: dict[str, Any]) -> None:
+        self.lease.guarded(lambda: self.tracker.add_usage(model, usage))
+
+    def __deepcopy__(self, memo: dict) -> "_GatedTracker":  # DSPy copies trackers into its worker threads
+        return self
+
+
+def timed_out(index: int, example: dspy.Example, timeout: float) -> Rollout:
+    """The scored failure of a rollout abandoned after ``timeout`` seconds."""
+    return Rollout(index, dict(example.inputs()), dict(example.labels()), None, 0.0,
+                   f"The rollout timed out: the program and its metric did not finish within {timeout:g} seconds "
+                   "(rollout_timeout), so it was scored as a failure.",
+                   error=f"{TIMEOUT_ERROR} after {timeout:g} s")
+
+
+def fault_kind(error: str | None) -> str | None:
+    """The ``faults`` kind of a rollout's ``error`` (None for a rollout without one)."""
+    if error is None:
+        return None
+    if error.startswith("metric error"):
+        return "metric_error"
+    if error.startswith(TIMEOUT_ERROR):
+        return "rollout_timeout"
+    return "parse_error" if error == "AdapterParseError" else "program_error"
+
+
 def run_batch(program: dspy.Module, metric: Callable, examples: list[tuple[int, dspy.Example]],
               num_threads: int, counter: RunCounter | None = None,
-              on_rollout: Callable[[], None] | None = None) -> list[Rollout]:
-    """Roll out ``program`` on ``(index, example)`` pairs in parallel, preserving order; ``counter``
-    counts the runs (more than ``len(examples)`` when the executor resubmitted a straggler), and
-    ``on_rollout`` is called (under a lock) after each finished rollout, e.g. to move a progress bar."""
-    counter = counter or RunCounter()
-    if not examples:
-        return []
-    lock = threading.Lock()
+              on_rollout: Callable[[], None] | None = None, timeout: float | None = None) -> list[Rollout]:
+    """Roll out ``program`` on ``(index, example)`` pairs in daemon worker threads (at most
+    ``num_threads`` at a time), preserving order; ``counter`` counts the runs and ``on_rollout`` is
+    called in the caller's thread after each rollout, e.g. to move a progress bar.
 
-    def run(pair: tuple[int, dspy.Example]) -> Rollout | None:
+    A rollout still running ``timeout`` seconds after it started is scored as a failure whose
+    feedback says it timed out (:func:`timed_out`) and the batch goes on without waiting for it; if it
+    returns later, its result and its LM usage are ignored (see :mod:`dspy_dlpo.pool`).
+    """
+    counter = counter or RunCounter()
+    tracker = dspy.settings.usage_tracker
+
+    def run(pair: tuple[int, dspy.Example], lease: Lease) -> Rollout | None:
         if not counter.start():
             return None
-        rollout = run_example(program, metric, pair[0], pair[1])
-        if on_rollout is not None:
-            with lock:
-                on_rollout()
-        return rollout
+        with dspy.context(usage_tracker=_GatedTracker(tracker, lease) if tracker is not None else None):
+            return run_example(program, metric, pair[0], pair[1])
 
-    if num_threads <= 1:
-        results = [run(pair) for pair in examples]
-        counter.close()
-        return results
-    executor = ParallelExecutor(num_threads=num_threads, disable_progress_bar=True, max_errors=len(examples) + 1,
-                                provide_traceback=False, timeout=ROLLOUT_TIMEOUT)
+    def done(_: int, __: bool) -> None:
+        if on_rollout is not None:
+            on_rollout()
+
     try:
-        results = executor.execute(run, examples)
+        outcomes = run_jobs(run, examples, threads=num_threads, timeout=timeout, on_done=done)
     finally:
         counter.close()
-    return [r if r is not None else Rollout(i, dict(ex.inputs()), dict(ex.labels()), None, 0.0,
-                                            "The rollout failed in the executor.", error="executor failure")
-            for r, (i, ex) in zip(results, examples)]
+    # a job is unfinished only when abandoned at its deadline, so only with a timeout
+    return [rollout if finished else timed_out(i, ex, timeout or 0.0)
+            for (finished, rollout), (i, ex) in zip(outcomes, examples)]

@@ -61,6 +61,12 @@ class DLPOResults(Mapping):
         return int(self.spend.get("metric_calls", 0))
 
     @property
+    def leaks(self) -> dict[str, int]:
+        """Rewrites the leakage guard refused, by kind (``email``, ``copied_text``, ...; the ``leak_<kind>``
+        faults): each counted once per refused rewrite."""
+        return {kind[len("leak_"):]: n for kind, n in self.faults.items() if kind.startswith("leak_")}
+
+    @property
     def cost_usd(self) -> float | None:
         """USD cost of the run (task + optimizer LM) where litellm prices the models, else None."""
         task, opt = self.spend.get("task_cost_usd"), self.spend.get("optimizer_cost_usd")
@@ -73,7 +79,7 @@ class DLPOResults(Mapping):
                 "val_subscores": [list(s) for s in self.val_subscores], "candidate_steps": list(self.candidate_steps),
                 "best_idx": self.best_idx, "stop_reason": self.stop_reason, "steps": self.steps,
                 "best_step": self.best_step, "initial_score": self.initial_score, "budget": self.budget,
-                "spend": {**self.spend, "cost_usd": self.cost_usd}, "faults": dict(self.faults),
+                "spend": {**self.spend, "cost_usd": self.cost_usd}, "faults": dict(self.faults), "leaks": self.leaks,
                 "total_metric_calls": self.total_metric_calls, "log_dir": self.log_dir, "error": self.error}
 
     def __getitem__(self, key: str) -> Any:

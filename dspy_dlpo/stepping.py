@@ -46,7 +46,7 @@ class StepMixin:
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
                           candidates=state.candidates, params=dict(state.params),
-                          fields=signature_fields(self.program, param))
+                          fields=signature_fields(self.program, param), leak_guard=self.leak_guard)
         record: dict[str, Any] = {
             "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
             "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),
@@ -88,6 +88,7 @@ class StepMixin:
         record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
                       frozen=ctx.scratch.get("frozen", []), directives=first.directives,
                       shown=_shown_summary(ctx.scratch.get("shown")))
+        self._record_leaks(record, ctx.scratch.get("leaks"))
         if len(updates) > 1:
             record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
                                    for u in updates]
@@ -98,6 +99,14 @@ class StepMixin:
             record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
             return
         self._accept_or_reject(ctx, record, pairs, usable)
+
+    def _record_leaks(self, record: dict[str, Any], kinds: list[str] | None) -> None:
+        """The kinds of leak the guard caught in this step's rewrites (one per kind per refused rewrite),
+        in the trial record and counted as faults ``leak_<kind>``."""
+        if kinds:
+            record["leaks"] = list(kinds)
+            for kind in kinds:
+                self.state.count_fault(f"leak_{kind}")
 
     def _propose(self, ctx: StepContext, role: str, failures: list[str], n: int) -> list[Update]:
         """``n`` rewrites of one critique; every candidate after the first is sampled (its own rollout ids),

@@ -18,10 +18,11 @@ from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
 from .dataloader import example_key, prepare_data
+from .leakage import check_allow
 from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
 from .lm.llama import seed_sampling
-from .program import check_metric, get_params, with_params
+from .program import DEFAULT_ROLLOUT_TIMEOUT, check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
 from .results import build_results, save_programs
 from .state import RunState
@@ -38,7 +39,7 @@ install_log_filter()
 # options that change how long a run goes or how it is observed, not what a step does: a run
 # resumed from log_dir may change them
 RUN_CONTROLS = ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
-                "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures")
+                "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures", "rollout_timeout")
 
 
 LINE_SEARCH = 3  # candidates per step with the learning rate on: edit bounds k, k/2, k/4
@@ -116,6 +117,18 @@ class DLPOTeleprompter(Teleprompter):
         max_consecutive_failures: end the run after this many consecutive failed steps (every
             rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
             burning the budget; None never stops for this reason. Default 5.
+        rollout_timeout: seconds one rollout (the program's LM calls plus the metric) may run; a longer
+            one is scored as a failure whose feedback says it timed out (counted in ``faults`` as
+            ``rollout_timeout``) and the run goes on without waiting for it; its late result and usage are
+            ignored. Default 300: far above a normal rollout, even of a small CPU model, so that only a
+            hung call (a stalled server, a metric that never returns) is cut off. None waits forever.
+        leak_guard: refuse rewrites that copy from the training data what an instruction must not hold
+            (e-mail addresses, phone numbers, URLs with credentials, key-like tokens, a run of 8 words or
+            40 characters of a training input or expected output that the current instruction lacks):
+            such a rewrite is re-asked with the problem stated and never adopted; caught kinds go into the
+            trial record (``leaks``) and ``faults`` (``leak_<kind>``). See :mod:`dspy_dlpo.leakage`.
+            Default True; False for users who mean the instruction to quote their data.
+        leak_allow: strings the guard lets through (a support address the instruction should give).
         **peer_options: other MIPROv2/GEPA/COPRO keywords: accepted when DLPO already behaves as they ask,
             otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
 
@@ -138,7 +151,8 @@ class DLPOTeleprompter(Teleprompter):
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int | None = None,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
-                 **peer_options: Any) -> None:
+                 rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
+                 leak_allow: Sequence[str] = (), **peer_options: Any) -> None:
         super().__init__()
         check_peer_keywords("DLPOTeleprompter", peer_options)
         if metric is not None:
@@ -164,6 +178,8 @@ class DLPOTeleprompter(Teleprompter):
         self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
         self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
                                                      allow_none=True)
+        self.rollout_timeout = positive_number("rollout_timeout", rollout_timeout)
+        self.leak_guard, self.leak_allow = check_bool("leak_guard", leak_guard), check_allow("leak_allow", leak_allow)
         self.track_stats, self.use_mlflow = check_bool("track_stats", track_stats), check_bool("use_mlflow", use_mlflow)
         if self.use_mlflow:
             require_mlflow()
@@ -195,6 +211,8 @@ class DLPOTeleprompter(Teleprompter):
                 "max_loss_chars": self.max_loss_chars, "max_consecutive_failures": self.max_consecutive_failures,
                 "max_optimizer_tokens": self.max_optimizer_tokens,
                 "max_cost_usd": self.max_cost_usd, "timeout_seconds": self.timeout_seconds,
+                "rollout_timeout": self.rollout_timeout, "leak_guard": self.leak_guard,
+                "leak_allow": list(self.leak_allow),
                 "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, trainset: list[dspy.Example] | None = None, *,
@@ -256,7 +274,8 @@ class DLPOTeleprompter(Teleprompter):
                              rewrite_attempts=self.rewrite_attempts, candidates_per_step=self.candidates_per_step,
                              append_on_no_op=self.append_on_no_op, max_loss_chars=self.max_loss_chars,
                              log_dir=self.log_dir, max_consecutive_failures=self.max_consecutive_failures,
-                             stop_conditions=stops)
+                             stop_conditions=stops, rollout_timeout=self.rollout_timeout,
+                             leak_guard=self.leak_guard, leak_allow=self.leak_allow)
 
     def _run_callbacks(self) -> list[Callback]:
         tracker = mlflow_tracker(self, forced=self.use_mlflow)

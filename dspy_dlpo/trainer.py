@@ -25,7 +25,8 @@ from .checkpoint import check_writable, consume_stop_file, save_state, stop_requ
 from .contract import check_baseline_scores
 from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures
-from .program import Rollout, RunCounter, run_batch, with_params
+from .leakage import LeakGuard
+from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
 from .state import RunState
 from .stepping import StepMixin, mean_score
 from .strategies.base import Strategy
@@ -50,6 +51,9 @@ class TrainerConfig:
     log_dir: Path | None = None
     max_consecutive_failures: int | None = 5
     stop_conditions: Sequence[Callable[[RunState], str | None]] = ()
+    rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT
+    leak_guard: bool = True
+    leak_allow: tuple[str, ...] = ()
 
 
 NEW_BEST_MARGIN = 1.0  # validation examples (summed scores) a new best must gain over the incumbent, exclusive
@@ -73,6 +77,9 @@ class Trainer(StepMixin):
         self.client, self.strategies, self.config = client, strategies, config
         self.state, self.identity, self.callbacks = state, identity, list(callbacks)
         self.names = list(state.params)
+        # the training inputs and expected outputs, indexed once per run for the leakage guard
+        self.leak_guard = LeakGuard.build(([*map(str, e.inputs().values()), *map(str, e.labels().values())]
+                                           for e in self.trainset), config.leak_allow) if config.leak_guard else None
         self.task_meter = UsageMeter(outer=dspy.settings.usage_tracker)  # dspy.track_usage() sees the run
         self._restore_meters()
         acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
@@ -86,19 +93,18 @@ class Trainer(StepMixin):
     def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
         """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
         program = with_params(self.program, params)
-        counter = RunCounter()  # counts what is run: a straggler resubmitted by the executor runs twice
+        counter = RunCounter()  # counts what is run: a rollout abandoned at its deadline counts once
 
         def progress() -> None:  # per rollout, so a long validation moves the progress bar
             for cb in self.callbacks:
                 cb.on_metric_calls(1)
 
         with dspy.context(usage_tracker=self.task_meter):
-            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter, on_rollout=progress)
+            rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter, on_rollout=progress,
+                                 timeout=self.config.rollout_timeout)
         self.state.spend.metric_calls += counter.runs
         for r in rollouts:
-            kind = None if r.error is None else ("metric_error" if r.error.startswith("metric error") else
-                                                 "parse_error" if r.error == "AdapterParseError" else "program_error")
-            if kind:
+            if (kind := fault_kind(r.error)) is not None:
                 self.state.count_fault(kind)
         return rollouts
 

@@ -2,14 +2,11 @@
 
 import json
 import logging
-import threading
-import time
 
 import dspy
 import pytest
 from dspy.utils.exceptions import LMAuthError, LMRateLimitError
 
-import dspy_dlpo.program as program_module
 from dspy_dlpo import DLPOTeleprompter
 from dspy_dlpo.autograd.client import OptimizerClient, is_fatal
 from dspy_dlpo.budget import UsageMeter
@@ -295,34 +292,3 @@ def test_lone_surrogates_in_examples_and_task_outputs_are_repaired(caplog):
 def test_bad_options_fail_up_front_naming_the_argument(options, error, message):
     with pytest.raises(error, match=message):
         DLPOTeleprompter(exact_metric, **options)
-
-
-# -- 14: a straggler resubmitted by DSPy's executor is counted as run ----------------------------------------
-def test_a_resubmitted_straggler_is_counted_each_time_it_runs(monkeypatch):
-    monkeypatch.setattr(program_module, "ROLLOUT_TIMEOUT", 0.5)
-    slow_word, seen, lock, both = VAL[0].question, [], threading.Lock(), threading.Event()
-
-    def task(messages, options):
-        word = field_value(messages, "question")
-        with lock:
-            first = word == slow_word and slow_word not in seen
-            seen.append(word)
-        if first:
-            time.sleep(2.5)      # the executor resubmits it after ROLLOUT_TIMEOUT; both runs finish
-        return task_reply(messages, options)
-
-    metric_calls = [0]
-
-    def counting_metric(example, pred, trace=None):
-        with lock:
-            metric_calls[0] += 1
-            if seen.count(slow_word) >= 2 and metric_calls[0] >= len(VAL) + 1:
-                both.set()
-        return exact_metric(example, pred)
-    with dspy.context(lm=function_lm(task, name="t")):
-        result = DLPOTeleprompter(counting_metric, prompt_model=ScriptedOptimizer().lm(), max_steps=1,
-                                  batch_size=4, num_threads=4, progress=False).compile(
-            dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)
-    assert both.wait(10)
-    assert seen.count(slow_word) == 2
-    assert result.detailed_results["spend"]["metric_calls"] == metric_calls[0]

@@ -14,6 +14,7 @@ from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters but tab and newline
 # Phrases of our own prompts that must never leak into an optimized instruction.
 _META = ("<gradient>", "</gradient>", "<current>", "diagnosis", "frozen in this step", "sentence numbers",
          "counts as one change", "this process", "validation accuracy", "minibatch", "grader",
@@ -36,14 +37,17 @@ class Update:
 
 
 def clean_instruction(text: str) -> str:
-    """Strip sentence numbers that small LMs copy from the numbered prompt."""
+    """Strip sentence numbers that small LMs copy from the numbered prompt, and control characters
+    (line breaks become newlines, tabs spaces: DSPy's signatures would expand a tab to eight)."""
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " "))
     return _NUMBER_PREFIX.sub("", text).strip()
 
 
 def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str) -> tuple[str | None, str, str]:
     """``(instruction, kind, message)`` for a parsed rewrite: kind is "ok", "unparseable" (it talks
-    about the optimization), "no-op", "invented_field" (it names a field the step lacks), "known" (that program was validated before and is not
-    better than the best: scoring it again would spend the budget on a known answer) or "clipped"
+    about the optimization), "no-op", "invented_field" (it names a field the step lacks), "known" (that
+    program was validated before and is not better than the best: scoring it again would spend the
+    budget on a known answer) or "clipped"
     (a rule was broken; the instruction is returned so that it can be projected)."""
     # a phrase of our prompts counts as a leak only where the task itself does not use it: words such as
     # "diagnosis" or "grader" may be in the current instruction or be the name of one of the step's fields
@@ -54,6 +58,9 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     if leaked:
         return None, "unparseable", (f"the instruction contained text about the optimization process ({leaked[0]!r}); "
                                      "write only the instruction for the task.")
+    copied = ctx.leak_guard and ctx.leak_guard.check(candidate, ctx.instruction, ctx.scratch.setdefault("leaks", []))
+    if copied:  # training data (contact details, credentials, passages) in the instruction: never adopted
+        return None, "leak", copied
     if normalize(candidate) == normalize(ctx.instruction):
         return None, "no-op", ("the instruction was identical to the current one. Make the change that the "
                                "diagnosis calls for.")

@@ -138,8 +138,14 @@ def restore_sentences(old: str, new: str, required: Iterable[str]) -> str:
 
 
 def _join(old: str, new: str, sentences: list[str]) -> str:
-    joiner = "\n" if "\n" in old.strip() or "\n" in new.strip() else " "
-    return joiner.join(x.strip() for x in sentences)
+    """``sentences`` on one line when the texts were one line each and the line splits back into the same
+    sentences (a sentence without a final period would swallow the next); else one per line."""
+    parts = [x.strip() for x in sentences]
+    if len(old.strip().splitlines()) <= 1 and len(new.strip().splitlines()) <= 1:
+        line = " ".join(parts)
+        if split_sentences(line) == parts:
+            return line
+    return "\n".join(parts)
 
 
 def missing_sentences(required: list[str], text: str) -> list[str]:

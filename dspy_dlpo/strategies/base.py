@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..autograd.text import normalize
+from ..leakage import LeakGuard
 
 
 def derived_rng(seed: int, *keys: Any) -> random.Random:
@@ -54,6 +55,7 @@ class StepContext:
     counted: str = ""  # the counted failure patterns (autograd.diagnosis), shown first in the critique section
     edit_bound: int | None = None  # the learning rate's bound for the candidate being written (line search)
     acted: dict[str, str] = field(default_factory=dict)  # strategy -> what it did in this step (trial record)
+    leak_guard: LeakGuard | None = None  # rewrites that copy training data are refused (None: off)
 
     def validated_score(self, instruction: str) -> float | None:
         """The validation score (percent) of the current program with this parameter set to
