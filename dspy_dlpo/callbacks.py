@@ -77,5 +77,8 @@ class StepLogger(Callback):
                     state.best_score, state.spend.metric_calls)
 
     def on_end(self, state: Any) -> None:
+        if not state.candidates:
+            logger.info("DLPO stopped (%s) before the baseline was validated", state.stop_reason)
+            return
         logger.info("DLPO stopped (%s) after %d steps: best validation %.1f%% from step %d",
                     state.stop_reason, state.step, state.best_score, state.best_step)
