@@ -48,6 +48,11 @@ class ProgressBar(Callback):
     def on_metric_calls(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+            # DSPy's ParallelExecutor forgets every tqdm bar (``tqdm._instances.clear()``): registered again,
+            # the bar is cleared before a log line is written (``tqdm.write``) instead of gluing onto it
+            instances = getattr(type(self.bar), "_instances", None)
+            if instances is not None and self.bar not in instances:
+                instances.add(self.bar)
 
     def on_step_end(self, record: dict[str, Any], state: Any) -> None:
         self._postfix(state)

@@ -191,7 +191,8 @@ class DLPOTeleprompter(Teleprompter):
                                            feedback_dropout=feedback_dropout, annealing=annealing,
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
-        self.callbacks = check_callbacks(callbacks)
+        # not `self.callbacks`: DSPy calls the objects there as its own BaseCallbacks around compile
+        self.observers = check_callbacks(callbacks)
 
     def get_params(self) -> dict[str, Any]:
         """JSON-friendly configuration of this optimizer."""
@@ -280,7 +281,7 @@ class DLPOTeleprompter(Teleprompter):
     def _run_callbacks(self) -> list[Callback]:
         tracker = mlflow_tracker(self, forced=self.use_mlflow)
         return [StepLogger(), *([ProgressBar()] if self.progress else []), *([tracker] if tracker else []),
-                *self.callbacks]
+                *self.observers]
 
     def _optimizer_lm(self, program: dspy.Module) -> dspy.BaseLM:
         for name, pred in program.named_predictors():

@@ -198,3 +198,19 @@ def test_a_predictor_after_a_failing_one_is_not_called_unreached():
                           prompt_model=ScriptedOptimizer().lm(), max_consecutive_failures=None)
     assert [r["param"] for r in result.trial_logs] == ["first", "second"]
     assert all("unreached" not in r for r in result.trial_logs)
+
+
+def test_log_lines_are_not_glued_to_the_bar_after_dspys_parallel_executor(monkeypatch, capsys):
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    compile_with(prompt_model=ScriptedOptimizer().lm(), max_steps=1, progress=True, num_threads=2)
+    shown = capsys.readouterr().err
+    assert "step 0 [self] accepted" in shown
+    assert "call/s]step 0" not in shown and "call/s]baseline" not in shown   # the bar is cleared first
+
+
+def test_dlpo_callbacks_are_not_called_as_dspy_callbacks(caplog):
+    ends = Ends()
+    with caplog.at_level(logging.WARNING):
+        compile_with(prompt_model=ScriptedOptimizer().lm(), max_steps=1, callbacks=[ends])
+    assert len(ends.ends) == 1
+    assert not any("Error when calling callback" in r.getMessage() for r in caplog.records)
