@@ -79,6 +79,7 @@ def failure_summary(history: list[dict[str, Any]]) -> str:
     """The error text of a run stopped by consecutive failures: how many, and the last reason."""
     count = trailing_failures(history)
     last = history[-1].get("failed") if history else None
-    advice = f" {_advice(history[-1])}." if history and history[-1].get("outcome") == "unparseable" else ""
+    advice = _advice(history[-1]) if history and history[-1].get("outcome") == "unparseable" else ""
+    advice = f" {advice[:1].upper()}{advice[1:]}." if advice else ""
     return (f"{count} consecutive steps failed; the task or optimizer LM looks unusable (last: {last}).{advice} "
             "Check the LMs and resume with the same log_dir.")
