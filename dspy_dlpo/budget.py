@@ -9,6 +9,7 @@ Token counts come from DSPy's ``usage_tracker`` hook: a :class:`UsageMeter` inst
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -168,17 +169,22 @@ def minimum_budget(batch_size: int, val_size: int, candidates: int = 1) -> int:
     return val_size + step_cost(batch_size, val_size, candidates)
 
 
-def auto_budget(preset: str, *, num_params: int, batch_size: int, val_size: int, candidates: int = 1) -> int:
-    """Metric-call budget of an ``auto`` preset, on the scale of GEPA's presets.
+AUTO_CANDIDATES = {"light": 6, "medium": 12, "heavy": 18}  # GEPA's AUTO_RUN_SETTINGS
 
-    A preset buys a number of optimization steps per trainable instruction (light 6, medium 10,
-    heavy 15) at their worst-case cost (every candidate accepted and validated), plus the
-    baseline validation. For one predictor, a 100-example valset and batches of 5 this gives
-    760 / 1,200 / 1,750 metric calls, matching GEPA's 780 / 1,190 / 1,735 for the same program.
-    Rejected candidates are never validated, so the same budget usually buys more steps.
+
+def auto_budget(preset: str, *, num_params: int, val_size: int) -> int:
+    """Metric-call budget of an ``auto`` preset: GEPA's own formula (``dspy.GEPA.auto_budget``), so that
+    ``auto="light"`` buys the same number of metric calls as in GEPA for the same program and valset size.
+
+    GEPA sizes it as a MIPROv2-style search over ``n`` candidates (light 6, medium 12, heavy 18):
+    ``T = max(4 P log2 n, 1.5 n)`` trials for ``P`` predictors, then ``V`` (baseline) + ``5 n`` + ``35 T``
+    + ``V`` per full evaluation (one every 5 trials, plus one; one more when ``T < 5``), for a
+    valset of ``V``. DLPO spends that budget on its own steps (see :func:`projection`).
     """
-    steps = {"light": 6, "medium": 10, "heavy": 15}[preset] * max(1, num_params)
-    return val_size + steps * step_cost(batch_size, val_size, candidates)
+    n = AUTO_CANDIDATES[preset]
+    trials = int(max(4 * max(1, num_params) * math.log2(n), 1.5 * n))
+    full_evals = (trials + 1) // 5 + 1 + (1 if trials < 5 else 0)
+    return val_size + 5 * n + 35 * trials + full_evals * val_size
 
 
 def projection(budget: int, *, batch_size: int, val_size: int, num_params: int, max_steps: int | None,

@@ -48,6 +48,11 @@ class ProgressBar(Callback):
     def on_metric_calls(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+            # DSPy's ParallelExecutor forgets every tqdm bar (``tqdm._instances.clear()``): registered again,
+            # the bar is cleared before a log line is written (``tqdm.write``) instead of gluing onto it
+            instances = getattr(type(self.bar), "_instances", None)
+            if instances is not None and self.bar not in instances:
+                instances.add(self.bar)
 
     def on_step_end(self, record: dict[str, Any], state: Any) -> None:
         self._postfix(state)
@@ -77,5 +82,8 @@ class StepLogger(Callback):
                     state.best_score, state.spend.metric_calls)
 
     def on_end(self, state: Any) -> None:
+        if not state.candidates:
+            logger.info("DLPO stopped (%s) before the baseline was validated", state.stop_reason)
+            return
         logger.info("DLPO stopped (%s) after %d steps: best validation %.1f%% from step %d",
                     state.stop_reason, state.step, state.best_score, state.best_step)

@@ -4,15 +4,15 @@
   fields against the examples' labels, normalized as ``dspy.evaluate.answer_exact_match`` does).
 * :func:`check_inputs`: examples whose input keys do not fit the program stop the run before any
   LM call, naming the missing and extra keys.
-* :func:`check_baseline_scores`: a metric whose scores fall outside [0, 1] stops the run at the
-  baseline, naming the metric, the value and the expected range.
+* :func:`check_scores`: a metric score outside [0, 1], at the baseline or later, stops the run
+  (:class:`MetricScaleError`), naming the metric, the value and the expected range.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dspy
@@ -42,19 +42,35 @@ def _matches(predicted: Any, gold: Any) -> bool:
     return any(normalize_text(str(predicted)) == normalize_text(str(ref)) for ref in references)
 
 
-def default_metric(program: dspy.Module, examples: Sequence[dspy.Example]) -> Callable:
+def _check_labels(fields: list[str], named_sets: Mapping[str, Sequence[dspy.Example]]) -> None:
+    """Refuse an example that carries none of ``fields`` as a label: the default metric would score it 0."""
+    for set_name, examples in named_sets.items():
+        for i, ex in enumerate(examples):
+            if not any(k in ex.labels() for k in fields):
+                raise ValueError(f"no metric given and {set_name}[{i}] has no label to compare with the program's "
+                                 f"output {fields} (its labels: {sorted(ex.labels().keys())}): the default exact "
+                                 "match would score it 0; add the label to every example or pass metric=...")
+
+
+def default_metric(program: dspy.Module,
+                   examples: Sequence[dspy.Example] | Mapping[str, Sequence[dspy.Example]]) -> Callable:
     """Exact match of the program's output fields against the examples' label fields.
 
     Rationale fields (``reasoning``, ``rationale``) are not compared. Each compared field is normalized like ``dspy.evaluate.answer_exact_match`` (lower case, no
     punctuation or articles; a list label matches any of its items); the score is the fraction of
-    compared fields that match, so a single ``answer`` field scores 0 or 1.
+    compared fields that match, so a single ``answer`` field scores 0 or 1. ``examples`` given as
+    named sets (``{"trainset": ..., "valset": ...}``): every example must carry one of the compared
+    labels (a ValueError naming the first that does not).
     """
+    named = examples if isinstance(examples, Mapping) else {"examples": examples}
     outputs = output_fields(program)
-    labels = [k for ex in examples for k in ex.labels().keys()]
+    labels = [k for group in named.values() for ex in group for k in ex.labels().keys()]
     fields = [k for k in outputs if k in labels and k not in RATIONALES]
     if not fields:
         raise ValueError(f"no metric given and no label field of the examples ({sorted(set(labels))}) is an "
                          f"output field of the program ({outputs}): pass metric=... to DLPOTeleprompter")
+    if isinstance(examples, Mapping):
+        _check_labels(fields, examples)
 
     def exact_match(example: dspy.Example, pred: Any, trace: Any = None) -> dspy.Prediction:
         compared = [k for k in fields if k in example.labels()]
@@ -110,10 +126,15 @@ def check_inputs(program: dspy.Module, named_sets: dict[str, Sequence[dspy.Examp
                 logger.warning("%s[%d] has input keys %s that the program does not read", set_name, i, extra)
 
 
-def check_baseline_scores(metric: Callable, rollouts: Sequence[Any]) -> None:
-    """Raise when the metric returned a score outside [0, 1] on a baseline validation example."""
+class MetricScaleError(ValueError):
+    """A metric score outside [0, 1]: a bug in the metric's scale, raised wherever it is seen."""
+
+
+def check_scores(metric: Callable, rollouts: Sequence[Any], split: str = "validation") -> None:
+    """Raise :class:`MetricScaleError` when the metric returned a score outside [0, 1] on one of
+    ``rollouts`` (examples of ``split``)."""
     for rollout in rollouts:
         if rollout.error and OUT_OF_RANGE in rollout.error:
-            raise ValueError(f"the metric {metric_name(metric)!r} {rollout.error.removeprefix('metric error: ')} "
-                             f"on validation example {rollout.index}: DLPO expects a bool or a score in [0, 1] "
-                             "(rescale it, e.g. return score / 10 for a 0-10 judge)")
+            raise MetricScaleError(f"the metric {metric_name(metric)!r} {rollout.error.removeprefix('metric error: ')} "
+                                   f"on {split} example {rollout.index}: DLPO expects a bool or a score in [0, 1] "
+                                   "(rescale it, e.g. return score / 100 for a 0-100 scale)")

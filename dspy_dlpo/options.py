@@ -101,16 +101,26 @@ def build_strategies(*, learning_rate: Any, lr_decay: Any, dropout: Any, feedbac
     return [s for s in built if s is not None] + extra
 
 
+def check_budget_options(auto: str | None, max_metric_calls: int | None, max_full_evals: int | None) -> None:
+    """At most one of the three ways to give a budget."""
+    given = {k: v for k, v in (("auto", auto), ("max_metric_calls", max_metric_calls),
+                               ("max_full_evals", max_full_evals)) if v is not None}
+    if len(given) > 1:
+        raise ValueError("pass either " + " or ".join(f"{k} ({v!r})" for k, v in given.items()) + ", not both")
+
+
 def resolve_budget(*, auto: str | None, max_metric_calls: int | None, max_steps: int | None,
-                   num_params: int, batch_size: int, val_size: int, candidates: int = 1) -> int:
-    """The metric-call budget; refuses conflicting options and budgets too small for one step."""
-    if auto is not None and max_metric_calls is not None:
-        raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
+                   num_params: int, batch_size: int, val_size: int, candidates: int = 1,
+                   max_full_evals: int | None = None, train_size: int = 0) -> int:
+    """The metric-call budget; refuses conflicting options and budgets too small for one step.
+    ``max_full_evals`` is GEPA's: that many evaluations of trainset and valset together."""
+    check_budget_options(auto, max_metric_calls, max_full_evals)
+    if max_full_evals is not None:
+        max_metric_calls = max_full_evals * (train_size + val_size)
     if auto is None and max_metric_calls is None and max_steps is None:
         auto = "light"
     if auto is not None:
-        budget = auto_budget(auto, num_params=num_params, batch_size=batch_size, val_size=val_size,
-                             candidates=candidates)
+        budget = auto_budget(auto, num_params=num_params, val_size=val_size)
     elif max_metric_calls is not None:
         budget = max_metric_calls
     else:

@@ -9,8 +9,12 @@ and rejects the rest with what to use instead. The constructor's own equivalents
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Sequence
 from typing import Any
+
+from .validate import OptionTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +28,11 @@ IGNORED: dict[str, tuple[tuple[Any, ...] | None, str]] = {
     "failure_score": ((0, 0.0), "a failed example always scores 0"),
     "perfect_score": ((1, 1.0), "scores are in [0, 1] and 1 is perfect"),
     "warn_on_score_mismatch": (None, "DLPO validates with the same metric it reports"),
-    "verbose": (None, "DLPO logs through logging: logging.getLogger('dspy_dlpo').setLevel(logging.DEBUG)"),
     "provide_traceback": (None, "a program error becomes the example's feedback (see detailed_results.faults)"),
     "minibatch": (None, "DLPO always steps on minibatches of batch_size and validates on the full valset"),
 }
 
 REJECTED: dict[str, str] = {
-    "task_model": "the task LM is the predictors' LM: dspy.configure(lm=...) or predictor.set_lm(...)",
     "teacher_settings": "DLPO uses no teacher",
     "max_bootstrapped_demos": _DEMOS,
     "max_labeled_demos": _DEMOS,
@@ -38,9 +40,10 @@ REJECTED: dict[str, str] = {
     "num_candidates": "use max_steps or auto='light' | 'medium' | 'heavy' (MIPROv2's candidates are a pool "
                       "searched once; DLPO proposes per step: candidates_per_step=N rewrites, the best kept)",
     "num_trials": "use max_steps=N (one candidate per step) on DLPOTeleprompter(...)",
-    "max_full_evals": "use max_metric_calls=N (one full evaluation = len(valset) metric calls) or max_steps",
     "max_errors": "a failing example scores 0 with its error as feedback; the run never aborts on it",
-    "init_temperature": "use annealing=t0 (the initial temperature of TextualSimulatedAnnealing)",
+    "init_temperature": "the optimizer LM writes at its own sampling temperature: set it on the LM, "
+                        "prompt_model=dspy.LM(..., temperature=t) (DLPO's re-asks sample at 0.8); DLPO's "
+                        "annealing=t0 is not a sampling temperature but how readily a worse rewrite is accepted",
     "metric_threshold": "scores are in [0, 1]; write the threshold into the metric",
     "minibatch_size": "pass batch_size=N to DLPOTeleprompter(...) (the minibatch of each step)",
     "minibatch_full_eval_steps": "DLPO validates every accepted candidate with a minibatch gain on the full valset",
@@ -64,6 +67,12 @@ REJECTED: dict[str, str] = {
     "breadth": "use candidates_per_step=N (rewrites proposed per step, each scored on the minibatch, the best "
                "kept; COPRO's breadth is its candidates per round)",
     "depth": "use max_steps=N (COPRO's depth is its number of rounds) or a budget: max_metric_calls or auto",
+    "max_rounds": _DEMOS,
+    "num_candidate_programs": _DEMOS,
+    "restrict": _DEMOS,
+    "labeled_sample": _DEMOS,
+    "stop_at_score": "DLPO stops by itself at 100% validation; for a lower bar pass "
+                     "stopper=lambda state: state.best_score >= 100 * threshold (best_score is in percent)",
     "eval_kwargs": "pass num_threads=N (and progress=False) to DLPOTeleprompter(...): DLPO evaluates with them",
 }
 
@@ -80,23 +89,39 @@ def _means_off(key: str, value: Any) -> bool:
                                                   for v in SAME_AS_DLPO.get(key, ()))
 
 
-def check_peer_keywords(where: str, options: dict[str, Any]) -> None:
+def _problem(key: str, value: Any, known: Sequence[str], constructor: Sequence[str]) -> str | None:
+    """What is wrong with ``key=value`` (None when it is accepted; a warning is logged for an ignored one)."""
+    if key in REJECTED and _means_off(key, value):
+        logger.debug("%s=%r accepted: DLPO behaves so already", key, value)
+        return None
+    if key in IGNORED:
+        allowed, why = IGNORED[key]
+        if allowed is not None and value not in allowed:
+            return f"{key}={value!r} is not supported: {why}"
+        if allowed is None and value is not None:
+            logger.warning("%s=%r is ignored: %s", key, value, why)
+        return None
+    if key in REJECTED:
+        return f"{key} (a MIPROv2/GEPA/COPRO keyword) has no DLPO equivalent as such: {REJECTED[key]}"
+    if key in constructor:
+        return f"{key} is an option of DLPOTeleprompter(...), not of compile(...)"
+    close = difflib.get_close_matches(key, [*known, *IGNORED, *REJECTED], n=1, cutoff=0.75)
+    return f"unexpected keyword argument {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def check_peer_keywords(where: str, options: dict[str, Any], *, known: Sequence[str] = (),
+                        constructor: Sequence[str] = ()) -> None:
     """Accept, warn about or reject the MIPROv2/GEPA/COPRO keywords in ``options`` (``where``: for messages).
 
     A keyword without an equivalent is still accepted when its value switches the feature off
-    (None, False) or asks for what DLPO does anyway (``max_labeled_demos=0``, ...).
+    (None, False) or asks for what DLPO does anyway (``max_labeled_demos=0``, ...). Every refused
+    keyword is named in ONE error (an :class:`~dspy_dlpo.validate.OptionTypeError`, both a TypeError and
+    a ValueError), a typo with the closest of ``known`` (the caller's own keywords) or of the peers' keywords;
+    ``constructor``: the constructor's keywords, named as such when passed to ``compile``.
     """
-    for key, value in options.items():
-        if key in REJECTED and _means_off(key, value):
-            logger.debug("%s: %s=%r accepted: DLPO behaves so already", where, key, value)
-        elif key in IGNORED:
-            allowed, why = IGNORED[key]
-            if allowed is not None and value not in allowed:
-                raise ValueError(f"{where}: {key}={value!r} is not supported: {why}")
-            if allowed is None and value is not None:
-                logger.warning("%s: %s=%r is ignored: %s", where, key, value, why)
-        elif key in REJECTED:
-            raise TypeError(f"{where}: {key} (a MIPROv2/GEPA/COPRO keyword) has no DLPO equivalent as such: "
-                            f"{REJECTED[key]}")
-        else:
-            raise TypeError(f"{where} got an unexpected keyword argument {key!r}")
+    problems = [p for key, value in options.items() if (p := _problem(key, value, known, constructor))]
+    if len(problems) == 1:
+        raise OptionTypeError(f"{where}: {problems[0]}")
+    if problems:
+        raise OptionTypeError(f"{where}: {len(problems)} keywords are not supported:\n" +
+                              "\n".join(f"- {p}" for p in problems))

@@ -15,6 +15,7 @@ class RunState:
     """Everything a run needs to continue: current and best instructions, history, spend.
 
     ``error`` holds the error that ended the run early (``stop_reason == "error"``), redacted.
+    ``origin`` is the parent of the next validated candidate (GEPA's ``parents``).
     """
 
     params: dict[str, str]
@@ -31,6 +32,7 @@ class RunState:
     pending: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
     error: str | None = None
+    origin: int = 0  # index in candidates of the validated program that ``params`` descend from
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -115,6 +117,8 @@ def state_problems(data: Any) -> list[str]:
         problems.append(f"step must be an int >= 0, got {data.get('step')!r}")
     elif not isinstance(data.get("history", []), list) or len(data.get("history", [])) != data.get("step", 0):
         problems.append(f"history must be a list of one record per step ({data.get('step', 0)} steps)")
+    if not _is_int(data.get("origin", 0), 0):
+        problems.append(f"origin must be an int >= 0, got {data.get('origin')!r}")
     if not _is_int(data.get("best_step", -1), -1):
         problems.append(f"best_step must be an int >= -1, got {data.get('best_step')!r}")
     if data.get("current_score") is not None and not _is_score(data["current_score"]):

@@ -8,6 +8,7 @@ config and evaluation methods; the loop, budget and checkpoints stay in the trai
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dspy
@@ -19,10 +20,13 @@ from .autograd.loss import loss_text
 from .autograd.step import Update, propose_update
 from .autograd.text import split_sentences, word_count
 from .autograd.update_prompt import pick_failures
-from .program import Rollout, describe_role, signature_fields
 from .budget import StepPlan
+from .health import reply_excerpt
+from .program import Rollout, describe_role, signature_fields
 from .strategies.base import Decision, StepContext, derived_rng
 from .strategies.learning_rate import TextualLearningRate
+
+logger = logging.getLogger(__name__)
 
 
 def mean_score(rollouts: list[Rollout]) -> float:
@@ -34,14 +38,14 @@ class StepMixin:
     """The step methods of :class:`~dspy_dlpo.trainer.Trainer` (see the module docstring)."""
 
     def train_step(self, plan: StepPlan | None = None) -> dict[str, Any]:
-        """One step on one parameter (round-robin over predictors) sized by ``plan`` (minibatch size and
-        candidates; the configured ones by default); returns its trial record."""
+        """One step on one parameter (round-robin over the predictors the minibatch reaches) sized by
+        ``plan`` (minibatch size and candidates; the configured ones by default); returns its trial record."""
         state, step = self.state, self.state.step
         plan = plan or StepPlan(self.config.batch_size, self.config.candidates_per_step)
-        param = self.names[step % len(self.names)]
         pairs = self.batch(step, plan.batch_size)
         calls0, opt0 = state.spend.metric_calls, self.client.calls
         current = self.evaluate(state.params, pairs)
+        param, unreached = self._pick_param(step, current)
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
@@ -52,12 +56,36 @@ class StepMixin:
             "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),
             "batch_score_after": None, "delta": None, "accepted": False, "val_score": None,
             "rollouts": [r.to_json() for r in current]}
+        if unreached:
+            record["unreached"] = unreached
         self._run_step(ctx, record, pairs, plan.candidates)
         record["acted"] = dict(ctx.acted)
         record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
                       step_metric_calls=state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=self.client.calls - opt0)
         return record
+
+    def _pick_param(self, step: int, rollouts: list[Rollout]) -> tuple[str, list[str]]:
+        """The predictor of ``step``: the round-robin one, or the next one after it that the minibatch
+        reaches, and the predictors passed over (no rollout ran them although every rollout ran to its end:
+        a critique of them would be blind). When no rollout completed, the round-robin one."""
+        order = [self.names[(step + k) % len(self.names)] for k in range(len(self.names))]
+        completed = all(r.outputs is not None for r in rollouts)
+        reached = [name for name in order if not completed or any(r.traces.get(name) for r in rollouts)]
+        if not reached:
+            return order[0], []
+        unreached = order[:order.index(reached[0])]
+        for name in unreached:
+            if name not in self._unreached_logged:
+                self._unreached_logged.add(name)
+                logger.info("predictor %r: no example of the step-%d minibatch reached it: skipped, the step goes "
+                            "to the next predictor the examples reach (recorded as 'unreached' in the trial log)",
+                            name, step)
+        return reached[0], unreached
+
+    def _index_of(self, params: dict[str, str]) -> int:
+        """Index of the validated candidate holding ``params`` (0 when none does)."""
+        return next((i for i, c in enumerate(self.state.candidates) if c["params"] == params), 0)
 
     def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
                   candidates: int) -> None:
@@ -97,6 +125,8 @@ class StepMixin:
             last = updates[-1]
             self.state.count_fault(f"update_{last.reason}")
             record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
+            if last.reason == "unparseable" and last.reply:
+                record["reply"] = reply_excerpt(last.reply)
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
@@ -189,9 +219,10 @@ class StepMixin:
         the best stays current, though it becomes the best only with a clear margin (see
         :meth:`~dspy_dlpo.trainer.Trainer.validate`)."""
         if score >= self.state.best_score:
-            self.state.current_score = score
+            self.state.current_score, self.state.origin = score, self._index_of(self.state.params)
             return
         self.state.params, self.state.current_score = dict(self.state.best_params), self.state.best_score
+        self.state.origin = self._index_of(self.state.best_params)
         record.update(returned_to_best=True,
                       reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
                              "the next step starts from the best program")

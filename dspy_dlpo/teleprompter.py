@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -18,13 +20,15 @@ from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
 from .dataloader import example_key, prepare_data
+from .console import run_console
 from .leakage import check_allow
-from .options import AUTO_PRESETS, alias, build_strategies, check_callbacks, check_lm, resolve_budget
+from .options import (AUTO_PRESETS, alias, build_strategies, check_budget_options, check_callbacks, check_lm,
+                      resolve_budget)
 from .peers import check_peer_keywords
 from .lm.llama import seed_sampling
 from .program import DEFAULT_ROLLOUT_TIMEOUT, check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
-from .results import build_results, save_programs
+from .results import TrialLogs, build_results, save_programs
 from .state import RunState
 from .stopping import build_conditions, check_stoppers, positive_number
 from .strategies.base import Strategy
@@ -38,7 +42,7 @@ install_log_filter()
 
 # options that change how long a run goes or how it is observed, not what a step does: a run
 # resumed from log_dir may change them
-RUN_CONTROLS = ("max_metric_calls", "max_steps", "patience", "auto", "num_threads", "log_dir",
+RUN_CONTROLS = ("max_metric_calls", "max_full_evals", "max_steps", "patience", "auto", "num_threads", "log_dir",
                 "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures", "rollout_timeout")
 
 
@@ -63,9 +67,13 @@ class DLPOTeleprompter(Teleprompter):
             fields against the examples' labels (as ``dspy.evaluate.answer_exact_match``).
         prompt_model: the optimizer LM that writes critiques and rewrites; defaults to the task LM.
         reflection_lm: GEPA's name for ``prompt_model`` (pass one of the two).
-        auto: budget preset "light" | "medium" | "heavy" (~GEPA's presets); the default when no
-            ``max_metric_calls`` or ``max_steps`` is given.
+        task_model: MIPROv2's: the LM of the predictors that have none of their own (the run is
+            compiled under ``dspy.context(lm=task_model)``); None: ``dspy.settings.lm``.
+        auto: budget preset "light" | "medium" | "heavy": as many metric calls as ``dspy.GEPA`` gives the
+            same preset for the same number of predictors and valset size (GEPA's formula); the default
+            when no ``max_metric_calls``, ``max_full_evals`` or ``max_steps`` is given.
         max_metric_calls: budget in metric calls (one program run on one example, scored).
+        max_full_evals: GEPA's: a budget of ``max_full_evals * (len(trainset) + len(valset))`` metric calls.
         max_steps: maximum number of steps (each step updates one predictor, round-robin).
         patience: early stopping: end the run after this many consecutive steps without a new best
             validation score, returning the unspent budget; None (default) runs until the budget.
@@ -77,6 +85,10 @@ class DLPOTeleprompter(Teleprompter):
         log_dir: if set, the run is checkpointed there after every step and resumed from it;
             a ``STOP`` file there ends the run at the next step.
         progress: show a tqdm progress bar (it moves with every rollout).
+        verbose: show the projection, one line per step and the warnings during ``compile`` (True, as
+            DSPy's optimizers show theirs), written around the progress bar. False leaves the lines to
+            ``logging`` (INFO on the ``dspy_dlpo`` logger: ``logging.basicConfig(level=logging.INFO)``
+            shows them).
         track_stats: accepted for MIPROv2/GEPA/COPRO scripts: DLPO always attaches ``detailed_results``.
         use_mlflow: log the run to MLflow (opens a run when none is active); automatic under
             ``mlflow.dspy.autolog(log_compiles=True)``. See :mod:`dspy_dlpo.tracking`.
@@ -115,8 +127,9 @@ class DLPOTeleprompter(Teleprompter):
             which fits a 4,096-token context with the template and the reply.
         callbacks: observers of the run (``dspy_dlpo.Callback`` instances), checked here.
         max_consecutive_failures: end the run after this many consecutive failed steps (every
-            rollout failed, or the optimizer LM never replied): a dead LM stops the run instead of
-            burning the budget; None never stops for this reason. Default 5.
+            rollout failed, the optimizer LM never replied, or none of its rewrites could be parsed): a
+            dead LM, or one that does not follow the rewrite format, stops the run instead of burning the
+            budget; None never stops for this reason. Default 5.
         rollout_timeout: seconds one rollout (the program's LM calls plus the metric) may run; a longer
             one is scored as a failure whose feedback says it timed out (counted in ``faults`` as
             ``rollout_timeout``) and the run goes on without waiting for it; its late result and usage are
@@ -139,11 +152,12 @@ class DLPOTeleprompter(Teleprompter):
     """
 
     def __init__(self, metric: Callable | None = None, *, prompt_model: dspy.BaseLM | None = None,
-                 reflection_lm: dspy.BaseLM | None = None, auto: str | None = None,
-                 max_metric_calls: int | None = None, max_steps: int | None = None,
+                 reflection_lm: dspy.BaseLM | None = None, task_model: dspy.BaseLM | None = None,
+                 auto: str | None = None, max_metric_calls: int | None = None, max_full_evals: int | None = None,
+                 max_steps: int | None = None,
                  patience: int | None = None, batch_size: int = 5, reflection_minibatch_size: int | None = None,
                  num_threads: int | None = 1, seed: int | None = 0, log_dir: str | Path | None = None,
-                 progress: bool = True, track_stats: bool = True, use_mlflow: bool = False,
+                 progress: bool = True, verbose: bool = True, track_stats: bool = True, use_mlflow: bool = False,
                  max_optimizer_tokens: int | None = None, max_cost_usd: float | None = None,
                  timeout_seconds: float | None = None, stopper: Any = None,
                  learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
@@ -154,18 +168,20 @@ class DLPOTeleprompter(Teleprompter):
                  rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
                  leak_allow: Sequence[str] = (), **peer_options: Any) -> None:
         super().__init__()
-        check_peer_keywords("DLPOTeleprompter", peer_options)
+        check_peer_keywords("DLPOTeleprompter", peer_options, known=list(inspect.signature(type(self)).parameters))
         if metric is not None:
             check_metric(metric)
         self.metric = metric
         self.prompt_model = alias("prompt_model", prompt_model, "reflection_lm", reflection_lm)
         check_lm("prompt_model", self.prompt_model)
+        check_lm("task_model", task_model)
+        self.task_model = task_model
         if auto is not None and auto not in AUTO_PRESETS:
             raise ValueError(f"auto must be one of {AUTO_PRESETS} or None, got {auto!r}")
-        if auto is not None and max_metric_calls is not None:
-            raise ValueError(f"pass either auto ({auto!r}) or max_metric_calls ({max_metric_calls!r}), not both")
+        check_budget_options(auto, max_metric_calls, max_full_evals)
         self.auto = auto
         self.max_metric_calls = positive_int("max_metric_calls", max_metric_calls, allow_none=True)
+        self.max_full_evals = positive_int("max_full_evals", max_full_evals, allow_none=True)
         self.max_steps = positive_int("max_steps", max_steps, allow_none=True)
         self.patience = positive_int("patience", patience, allow_none=True)
         self.batch_size = positive_int("batch_size", alias("batch_size", batch_size, "reflection_minibatch_size",
@@ -187,7 +203,7 @@ class DLPOTeleprompter(Teleprompter):
             raise TypeError(f"log_dir must be a path (str or os.PathLike) or None, got {type(log_dir).__name__} "
                             f"{log_dir!r}")
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.progress = check_bool("progress", progress)
+        self.progress, self.verbose = check_bool("progress", progress), check_bool("verbose", verbose)
         self.max_optimizer_tokens = positive_int("max_optimizer_tokens", max_optimizer_tokens, allow_none=True)
         self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd)
         self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds)
@@ -196,15 +212,18 @@ class DLPOTeleprompter(Teleprompter):
                                            feedback_dropout=feedback_dropout, annealing=annealing,
                                            momentum=momentum, contrastive=contrastive,
                                            regularization=regularization, extra=strategies)
-        self.callbacks = check_callbacks(callbacks)
+        # not `self.callbacks`: DSPy calls the objects there as its own BaseCallbacks around compile
+        self.observers = check_callbacks(callbacks)
         line_search = any(isinstance(s, TextualLearningRate) for s in self.strategies)
         self.candidates_per_step = candidates_per_step or (LINE_SEARCH if line_search else 1)
 
     def get_params(self) -> dict[str, Any]:
         """JSON-friendly configuration of this optimizer."""
         return {"metric": metric_name(self.metric) if self.metric is not None else "exact match (default)",
-                "prompt_model": getattr(self.prompt_model, "model", None), "auto": self.auto,
-                "max_metric_calls": self.max_metric_calls, "max_steps": self.max_steps, "patience": self.patience,
+                "prompt_model": getattr(self.prompt_model, "model", None),
+                "task_model": getattr(self.task_model, "model", None), "auto": self.auto,
+                "max_metric_calls": self.max_metric_calls, "max_full_evals": self.max_full_evals,
+                "max_steps": self.max_steps, "patience": self.patience,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "seed": self.seed,
                 "log_dir": str(self.log_dir) if self.log_dir else None, "rewrite_attempts": self.rewrite_attempts,
                 "candidates_per_step": self.candidates_per_step, "append_on_no_op": self.append_on_no_op,
@@ -224,24 +243,33 @@ class DLPOTeleprompter(Teleprompter):
         out for validation. ``teacher`` and ``requires_permission_to_run`` (MIPROv2's) are accepted
         and ignored; other MIPROv2 compile keywords are answered with their DLPO equivalent.
         """
-        check_peer_keywords("compile", peer_options)
+        check_peer_keywords("compile", peer_options, known=list(inspect.signature(self.compile).parameters),
+                            constructor=list(inspect.signature(type(self)).parameters))
         if not isinstance(student, dspy.Module):
             raise TypeError(f"student must be a dspy.Module, got {type(student).__name__}")
         if trainset is None:
             raise TypeError("compile() needs a trainset: compile(program, trainset) or compile(program, trainset=...)")
         if teacher is not None:
             logger.warning("DLPO does not use a teacher program: teacher=%s is ignored", type(teacher).__name__)
+        task_lm = dspy.context(lm=self.task_model) if self.task_model is not None else contextlib.nullcontext()
+        with run_console(verbose=self.verbose, progress=self.progress), task_lm:
+            return self._compile(student, trainset, valset)
+
+    def _compile(self, student: dspy.Module, trainset: list[dspy.Example], valset: list[dspy.Example] | None
+                 ) -> dspy.Module:
         program = student.deepcopy()
         params = get_params(program)
         if not params:
             raise ValueError(f"the program {type(student).__name__} has no (unfrozen) predictors to optimize")
         train, val = prepare_data(trainset, valset, self.seed)
         check_inputs(program, {"trainset": train, "valset": val})
-        metric = self.metric if self.metric is not None else default_metric(program, train + val)
+        metric = self.metric if self.metric is not None else default_metric(program, {"trainset": train,
+                                                                                       "valset": val})
         batch = min(self.batch_size, len(train))
         budget = resolve_budget(auto=self.auto, max_metric_calls=self.max_metric_calls, max_steps=self.max_steps,
                                 num_params=len(params), batch_size=batch, val_size=len(val),
-                                candidates=self.candidates_per_step)
+                                candidates=self.candidates_per_step, max_full_evals=self.max_full_evals,
+                                train_size=len(train))
         logger.info("%s", projection(budget, batch_size=batch, val_size=len(val), num_params=len(params),
                                      max_steps=self.max_steps, rewrite_attempts=self.rewrite_attempts,
                                      candidates=self.candidates_per_step))
@@ -280,7 +308,7 @@ class DLPOTeleprompter(Teleprompter):
     def _run_callbacks(self) -> list[Callback]:
         tracker = mlflow_tracker(self, forced=self.use_mlflow)
         return [StepLogger(), *([ProgressBar()] if self.progress else []), *([tracker] if tracker else []),
-                *self.callbacks]
+                *self.observers]
 
     def _optimizer_lm(self, program: dspy.Module) -> dspy.BaseLM:
         for name, pred in program.named_predictors():
@@ -321,13 +349,13 @@ class DLPOTeleprompter(Teleprompter):
         best.score = state.best_score
         best.candidate_programs = [{"score": c["score"], "step": c["step"], "instructions": dict(c["params"]),
                                     "program": with_params(program, c["params"])} for c in candidates]
-        best.trial_logs = list(state.history)
-        best.detailed_results = build_results(state, budget, self.log_dir)
+        best.trial_logs = TrialLogs(state.history)
+        best.detailed_results = build_results(state, budget, self.log_dir, program, self.seed)
         best.total_calls = state.spend.metric_calls               # MIPROv2's names
         best.prompt_model_total_calls = state.spend.optimizer_calls
         if self.log_dir is not None:
             try:
-                save_programs(program, best.detailed_results, self.log_dir)
+                save_programs(best.detailed_results, self.log_dir)
             except OSError as exc:  # the run's result is returned even when log_dir stopped taking writes
                 logger.error("could not save the programs in %s: %s", self.log_dir, exc)
         return best

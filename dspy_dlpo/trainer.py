@@ -22,9 +22,9 @@ from .autograd.loss import DEFAULT_MAX_LOSS_CHARS
 from .budget import StepPlan, UsageMeter, plan_step
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
-from .contract import check_baseline_scores
+from .contract import MetricScaleError, check_scores
 from .dataloader import minibatch
-from .health import describe_error, failure_summary, step_failure, trailing_failures
+from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
 from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
 from .state import RunState
@@ -88,10 +88,14 @@ class Trainer(StepMixin):
         self.acceptor = acceptors[0] if acceptors else None
         self._snapshot: dict[str, Any] | None = None
         self._failures_from = 0  # history index from which consecutive failures count
+        self._unreached_logged: set[str] = set()  # predictors already reported as not reached
+        self._metric_errors = 0  # rollouts of this process whose metric raised or returned a non-number
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]]) -> list[Rollout]:
-        """Roll out ``params`` on ``pairs``; each rollout is one metric call."""
+    def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]],
+                 split: str = "training") -> list[Rollout]:
+        """Roll out ``params`` on ``pairs`` (examples of ``split``); each rollout is one metric call.
+        A score outside [0, 1] raises :class:`~dspy_dlpo.contract.MetricScaleError`."""
         program = with_params(self.program, params)
         counter = RunCounter()  # counts what is run: a rollout abandoned at its deadline counts once
 
@@ -103,10 +107,21 @@ class Trainer(StepMixin):
             rollouts = run_batch(program, self.metric, pairs, self.config.num_threads, counter, on_rollout=progress,
                                  timeout=self.config.rollout_timeout)
         self.state.spend.metric_calls += counter.runs
+        check_scores(self.metric, rollouts, split)
         for r in rollouts:
             if (kind := fault_kind(r.error)) is not None:
                 self.state.count_fault(kind)
+            if kind == "metric_error":
+                self._note_metric_error(r, split)
         return rollouts
+
+    def _note_metric_error(self, rollout: Rollout, split: str) -> None:
+        """One WARNING at the first metric error of the run, a count at its end (:meth:`_end`)."""
+        self._metric_errors += 1
+        if self._metric_errors == 1:
+            logger.warning("the metric failed on %s example %d (%s): scored 0; further metric errors are only "
+                           "counted (detailed_results.faults['metric_error'])", split, rollout.index,
+                           rollout.error.removeprefix("metric error: ")[:300])
 
     def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]:
         """Validation accuracy (percent) of ``params`` and its rollouts; a known program costs nothing.
@@ -119,11 +134,14 @@ class Trainer(StepMixin):
             if cand["params"] == params:
                 return cand["score"], []
         self.state.pending = [p for p in self.state.pending if p["params"] != params]
-        rollouts = self.evaluate(params, list(enumerate(self.valset)))
+        discovered_at = self.state.spend.metric_calls
+        rollouts = self.evaluate(params, list(enumerate(self.valset)), "validation")
         score = 100.0 * mean_score(rollouts)
         scores = [r.score for r in rollouts]
         best = next((c for c in self.state.candidates if c["params"] == self.state.best_params), None)
-        self.state.candidates.append({"params": dict(params), "score": score, "step": step, "val_scores": scores})
+        self.state.candidates.append({"params": dict(params), "score": score, "step": step, "val_scores": scores,
+                                      "discovered_at": discovered_at,
+                                      "parent": self.state.origin if self.state.candidates else None})
         if best is None or sum(scores) - sum(best.get("val_scores") or []) > NEW_BEST_MARGIN:
             self.state.best_params, self.state.best_score, self.state.best_step = dict(params), score, step
         return score, rollouts
@@ -221,13 +239,17 @@ class Trainer(StepMixin):
                 self._baseline()
             reason = self._loop()
         except KeyboardInterrupt:
+            if self._snapshot is None:  # nothing validated yet: no program to return
+                self._abort("interrupted")
+                raise
             # roll back to the last step boundary so that a resumed run equals an uninterrupted one
             reason = "interrupted"
             self._rollback()
             logger.warning("interrupted: returning the best program validated so far")
         except Exception as exc:
-            if self._snapshot is None:
-                raise  # nothing validated yet: there is no program to return
+            if self._snapshot is None or isinstance(exc, MetricScaleError):
+                self._abort("error")  # nothing validated yet, or a metric on another scale: raised
+                raise
             reason = "error"
             self._rollback()
             self.state.error = describe_error(exc)
@@ -247,6 +269,8 @@ class Trainer(StepMixin):
                                             replied=self.client.replies > replies)
             self.state.history.append(record)
             self.state.step += 1
+            if warning := unparseable_warning(self.state.history):
+                logger.warning("%s", warning)
             self._checkpoint()
             for cb in self.callbacks:
                 cb.on_step_end(record, self.state)
@@ -260,7 +284,6 @@ class Trainer(StepMixin):
     def _baseline(self) -> None:
         score, rollouts = self.validate(self.state.params, step=-1)
         self.state.current_score = score
-        check_baseline_scores(self.metric, rollouts)
         metric_errors = [r.error for r in rollouts if r.error and r.error.startswith("metric error")]
         if rollouts and len(metric_errors) == len(rollouts):
             name = getattr(self.metric, "__name__", repr(self.metric))
@@ -310,7 +333,16 @@ class Trainer(StepMixin):
             self.state.error = self.state.error or describe_error(exc)
             logger.error("could not write the final checkpoint to %s: %s", self.config.log_dir, describe_error(exc))
 
+    def _abort(self, reason: str) -> None:
+        """Before an error or Ctrl-C is raised out of the run: observers see its end (the bar closes)."""
+        self._rollback()
+        self.state.stop_reason = reason
+        self._end()
+
     def _end(self) -> None:
+        if self._metric_errors:
+            logger.warning("the metric failed on %d rollout(s) of this run, each scored 0 (first: see above)",
+                           self._metric_errors)
         for cb in self.callbacks:
             try:
                 cb.on_end(self.state)

@@ -198,8 +198,9 @@ def test_peer_defaults_and_aliases_are_accepted():
 @pytest.mark.parametrize("options, error, message", [
     ({"max_bootstrapped_demos": 4}, TypeError, "max_bootstrapped_demos .* run dspy.BootstrapFewShot"),
     ({"num_candidates": 10}, TypeError, "num_candidates .* use max_steps"),
-    ({"init_temperature": 1.0}, TypeError, "use annealing=t0"),
-    ({"max_full_evals": 3}, TypeError, "use max_metric_calls=N"),
+    ({"init_temperature": 1.0}, TypeError, r"init_temperature .*prompt_model=dspy.LM\(\.\.\., temperature=t\)"),
+    ({"max_full_evals": 0}, ValueError, "max_full_evals must be an int >= 1, got 0"),
+    ({"max_full_evals": 3, "auto": "light"}, ValueError, r"either auto \('light'\) or max_full_evals \(3\)"),
     ({"breadth": 10}, TypeError, "breadth .*COPRO.* use candidates_per_step=N"),
     ({"depth": 3}, TypeError, "depth .*COPRO.* use max_steps=N"),
     ({"skip_perfect_score": False}, ValueError, "skip_perfect_score=False is not supported"),
@@ -291,4 +292,63 @@ def test_a_miprov2_script_and_a_gepa_script_run_with_one_line_changed():
                                       failure_score=0.0, perfect_score=1.0, seed=0, progress=False)
         best = gepa_style.compile(dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL)
     details = best.detailed_results
-    assert details.val_aggregate_scores[details.best_idx] == 1.0 and details.best_candidate == {"self": MAGIC}
+    assert details.val_aggregate_scores[details.best_idx] == 1.0 and details.best_instructions == {"self": MAGIC}
+    assert details.best_candidate.signature.instructions == MAGIC
+
+
+# -- issue 35: the second drop-in pass ----------------------------------------------------------
+def test_every_refused_keyword_is_named_in_one_error_with_suggestions():
+    gepa_style = {"auto": "light", "use_merge": True, "max_merge_invocations": 5, "candidate_selection_strategy": "pareto",
+                  "instruction_proposer": object(), "max_metric_call": 100}
+    with pytest.raises(TypeError) as raised:
+        DLPOTeleprompter(exact_metric, **gepa_style)
+    message = str(raised.value)
+    assert message.startswith("DLPOTeleprompter: 5 keywords are not supported:")
+    for name in ("use_merge", "max_merge_invocations", "candidate_selection_strategy", "instruction_proposer"):
+        assert f"- {name} (a MIPROv2/GEPA/COPRO keyword)" in message
+    assert "unexpected keyword argument 'max_metric_call' (did you mean 'max_metric_calls'?)" in message
+    assert isinstance(raised.value, ValueError)   # one error type for every refused option
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'val_set' \(did you mean 'valset'\?\)"):
+        DLPOTeleprompter(exact_metric).compile(dspy.Predict("question -> answer"), TRAIN, val_set=VAL)
+    with pytest.raises(TypeError, match="max_steps is an option of DLPOTeleprompter"):
+        DLPOTeleprompter(exact_metric).compile(dspy.Predict("question -> answer"), TRAIN, max_steps=3)
+
+
+def test_init_temperature_is_explained_without_pointing_at_annealing_as_a_fix():
+    with pytest.raises(TypeError) as raised:
+        DLPOTeleprompter(exact_metric, init_temperature=1.4)
+    assert "annealing=t0 is not a sampling temperature" in str(raised.value)
+    assert "use annealing" not in str(raised.value)
+
+
+def test_every_peer_keyword_is_mapped_or_explained():
+    from dspy_dlpo.peers import IGNORED, REJECTED
+    own = set(inspect.signature(DLPOTeleprompter.__init__).parameters) | \
+        set(inspect.signature(DLPOTeleprompter.compile).parameters)
+    for peer in (dspy.GEPA, dspy.MIPROv2, dspy.COPRO, dspy.BootstrapFewShot, dspy.BootstrapFewShotWithRandomSearch):
+        for method in ("__init__", "compile"):
+            names = {n for n, p in inspect.signature(getattr(peer, method)).parameters.items()
+                     if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n != "self"}
+            assert names - own - set(IGNORED) - set(REJECTED) == set(), (peer.__name__, method)
+
+
+def test_max_full_evals_is_gepas_budget_and_task_model_runs_the_program():
+    used = []
+
+    def reply(messages, options):
+        used.append(1)
+        return reverse_task_lm_reply(messages)
+
+    task = function_lm(reply, name="task-model")
+    optimizer = ScriptedOptimizer()
+    with dspy.context(lm=function_lm(lambda m, o: 1 / 0, name="never")):
+        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), task_model=task, max_full_evals=3,
+                                  batch_size=4, progress=False).compile(dspy.Predict("question -> answer"),
+                                                                        trainset=TRAIN, valset=VAL)
+    assert result.detailed_results.budget == 3 * (len(TRAIN) + len(VAL)) and result.score == 100.0 and used
+
+
+def reverse_task_lm_reply(messages):
+    word = field_value(messages, "question")
+    from scripted import system_text
+    return chat_reply(answer=word[::-1] if MAGIC.lower() in system_text(messages).lower() else word)

@@ -29,8 +29,9 @@ def test_results_read_as_the_peers_results():
     result, optimizer = run()
     details = result.detailed_results
     assert isinstance(details, DLPOResults)
-    assert details.candidates == [{"self": INITIAL}, {"self": MAGIC}] and details.best_idx == 1
-    assert details.best_candidate == {"self": MAGIC} and details.candidate_steps == [-1, 0]
+    assert details.candidate_instructions == [{"self": INITIAL}, {"self": MAGIC}] and details.best_idx == 1
+    assert [c.signature.instructions for c in details.candidates] == [INITIAL, MAGIC]
+    assert details.best_instructions == {"self": MAGIC} and details.candidate_steps == [-1, 0]
     assert details.val_aggregate_scores == [0.0, 1.0]
     assert details.val_subscores == [[0.0] * 8, [1.0] * 8]
     assert details.stop_reason == "validation solved" and details.steps == 1
@@ -38,6 +39,7 @@ def test_results_read_as_the_peers_results():
     assert result.prompt_model_total_calls == len(optimizer.prompts) == 2
     data = json.loads(json.dumps(details.to_dict()))
     assert data["best_idx"] == 1 and data["val_subscores"][1] == [1.0] * 8
+    assert data["candidates"] == [{"self": INITIAL}, {"self": MAGIC}]  # as GEPA's to_dict: instruction dicts
     # the dict of earlier versions still reads the same
     assert details["initial_score"] == 0.0 and dict(details)["steps"] == 1 and {**details}["budget"] == 60
 
@@ -154,3 +156,49 @@ def test_only_a_resumed_run_says_resuming(tmp_path, caplog):
         again, _ = run(log_dir=tmp_path)
     assert "resuming at step 1, 24 already spent" in caplog.text
     assert again.signature.instructions == MAGIC
+
+
+def test_detailed_results_are_gepas_with_programs_as_candidates(tmp_path):
+    """GEPA's fields with GEPA's meaning; candidates are programs that save, load and evaluate."""
+    result, _ = run()
+    d = result.detailed_results
+    best = d.candidates[d.best_idx]
+    assert isinstance(best, dspy.Predict) and best is d.best_candidate and best is not result
+    best.save(str(tmp_path / "best.json"))
+    loaded = dspy.Predict("question -> answer")
+    loaded.load(str(tmp_path / "best.json"))
+    assert loaded.signature.instructions == MAGIC
+    with dspy.context(lm=reverse_task_lm()):
+        evaluate = dspy.Evaluate(devset=VAL, metric=exact_metric, display_progress=False)
+        assert evaluate(d.candidates[d.best_idx]).score == 100.0 and evaluate(d.candidates[0]).score == 0.0
+    assert d.parents == [[None], [0]]
+    assert d.discovery_eval_counts == [0, 16]           # baseline at 0; the rewrite after 8 + 2 x 4 calls
+    assert d.num_full_val_evals == 2 and d.seed == 0 and d.total_metric_calls == 24
+    assert d.per_val_instance_best_candidates == {k: {1} for k in range(8)}
+    assert d.highest_score_achieved_per_val_task == {k: 1.0 for k in range(8)}
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["parents"] == [[None], [0]] and data["num_full_val_evals"] == 2
+    assert data["per_val_instance_best_candidates"]["0"] == [1]
+    # the same keys as dspy.GEPA's result, where DLPO has the data
+    from dspy.teleprompt.gepa.gepa import DspyGEPAResult
+    gepa_fields = set(DspyGEPAResult.__dataclass_fields__) | {"best_idx", "best_candidate",
+                                                              "highest_score_achieved_per_val_task"}
+    multi_objective = {"best_outputs_valset", "val_aggregate_subscores", "per_objective_best_candidates",
+                       "objective_pareto_front"}
+    assert all(hasattr(d, name) for name in gepa_fields - multi_objective)
+
+
+def test_trial_logs_read_as_a_list_and_as_miprov2s_dict_and_load_from_log_dir(tmp_path):
+    from dspy_dlpo import TrialLogs, load_trial_logs
+
+    result, _ = run(log_dir=tmp_path, max_metric_calls=None, max_steps=2, task_lm=dspy.LM(
+        "custom/echo", engine=FunctionEngine(lambda m, o: chat_reply(answer=field_value(m, "question"))), cache=False))
+    logs = result.trial_logs
+    assert isinstance(logs, TrialLogs) and len(logs) == 2 and logs[-1]["step"] == 1
+    assert [r["step"] for r in logs] == [0, 1]                       # iterates records, as before
+    assert list(logs.keys()) == [0, 1] and logs.items()[1] == (1, logs[1]) and logs.get(1) is logs[1]
+    assert logs.get(7) is None and list(logs.values()) == list(logs)
+    loaded = load_trial_logs(tmp_path)
+    assert isinstance(loaded, TrialLogs) and json.loads(json.dumps(loaded)) == json.loads(json.dumps(logs))
+    with pytest.raises(FileNotFoundError, match="dlpo_state.json does not exist"):
+        load_trial_logs(tmp_path / "nothing")

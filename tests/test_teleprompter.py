@@ -1,5 +1,7 @@
 """The DSPy contract and the loop, end to end with scripted LMs."""
 
+import itertools
+
 import dspy
 import pytest
 
@@ -167,9 +169,12 @@ def test_valset_split_when_missing(caplog):
     assert result.score == 100.0
 
 
-def test_auto_presets_match_gepa_scale():
-    assert [auto_budget(p, num_params=1, batch_size=5, val_size=100) for p in ("light", "medium", "heavy")] == \
-        [760, 1200, 1750]
+def test_auto_presets_are_gepas_budgets():
+    gepa = dspy.GEPA(metric=lambda gold, pred, trace, pred_name, pred_trace: 1.0, auto="light", reflection_lm=ScriptedOptimizer().lm())
+    for preds, val, (preset, n) in itertools.product((1, 2, 3), (8, 100), (("light", 6), ("medium", 12), ("heavy", 18))):
+        assert auto_budget(preset, num_params=preds, val_size=val) == \
+            gepa.auto_budget(num_preds=preds, num_candidates=n, valset_size=val)
+    assert auto_budget("light", num_params=1, val_size=100) == 780
 
 
 def test_budget_too_small_is_an_error_before_any_call():

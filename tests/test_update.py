@@ -33,7 +33,7 @@ def test_unparseable_then_noop_then_ok():
                                     "<instruction>Read the word. Reverse it.</instruction>"])
     update = propose_update(client, ctx(), role="r", strategies=[], attempts=3, rollout_base=100)
     assert update.instruction == "Read the word. Reverse it." and update.attempts == 3
-    assert "no text between <instruction>" in update.problems[0]
+    assert "the reply had no <instruction> tag at all; write the text" in update.problems[0]
     assert "identical to the current one" in update.problems[1]
     assert "Your previous answer could not be used: the instruction was identical" in seen[2][0]
     assert seen[0][1] is None or seen[0][1] == 0.0      # first ask: the LM's own temperature

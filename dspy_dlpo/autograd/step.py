@@ -34,6 +34,7 @@ class Update:
     attempts: int
     problems: list[str] = field(default_factory=list)
     directives: dict[str, list[str]] = field(default_factory=dict)  # strategy name -> its rules this step
+    reply: str | None = None  # the optimizer LM's last raw reply when no rewrite was usable
 
 
 def clean_instruction(text: str) -> str:
@@ -153,6 +154,7 @@ class _Asks:
     kind: str = "error"  # the outcome of the last ask
     problems: list[str] = field(default_factory=list)
     violating: str | None = None  # the first rewrite that broke a rule
+    reply: str | None = None  # the last raw reply
     projected: str | None = None  # it, clipped onto the rules (None: no projection passes every rule)
 
     def next_prompt(self) -> str:
@@ -183,7 +185,7 @@ class _Asks:
         if self.projected is not None:
             return Update(self.projected, "clipped", len(self.problems), self.problems, rules)
         reason = "clipped" if self.violating is not None and self.kind != "error" else self.kind
-        return Update(None, reason, len(self.problems), self.problems, rules)
+        return Update(None, reason, len(self.problems), self.problems, rules, reply=self.reply)
 
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
@@ -216,7 +218,7 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     for attempt in range(attempts):
         reply = client.ask(asks.next_prompt(), rollout_id=None if attempt == 0 and not sample_first
                            else rollout_base + attempt)
-        appending = asks.mode == APPEND
+        appending, asks.reply = asks.mode == APPEND, reply
         candidate, kind, message = (_addition if appending else _problem)(reply, ctx, strategies, role)
         if kind == "ok":
             return Update(candidate, "appended" if appending else "ok", attempt + 1, asks.problems, rules)

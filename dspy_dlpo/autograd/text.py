@@ -155,7 +155,7 @@ def missing_sentences(required: list[str], text: str) -> list[str]:
 
 
 BLOCK_PROBLEMS = {
-    "missing": "there was no text between <{tag}> and </{tag}>.",
+    "missing": "the reply had no <{tag}> tag at all; write the text, and nothing else, between <{tag}> and </{tag}>.",
     "unclosed": "the <{tag}> block was never closed (the reply was cut off); give the whole text, then </{tag}>.",
     "nested": "there was a <{tag}> block inside another one; give exactly one <{tag}> ... </{tag}> block.",
     "empty": "the text between <{tag}> and </{tag}> was empty.",
