@@ -148,5 +148,5 @@ def test_sixteen_threads_against_a_flaky_server_stay_within_budget_and_count_exa
     assert metric_calls[0] == spent - failed
     # the best validated program is the one returned
     assert result.score == max(100 * s for s in details["val_aggregate_scores"])
-    assert result.predict.signature.instructions == details["best_candidate"]["predict"]
+    assert result.predict.signature.instructions == details.best_instructions["predict"]
     assert MAGIC in result.predict.signature.instructions and result.score > details["initial_score"]
