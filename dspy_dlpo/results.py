@@ -18,6 +18,7 @@ import dspy
 
 from .checkpoint import atomic_write_json
 from .program import with_params
+from .summary import accepted_proposals
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class DLPOResults(Mapping):
     Candidates are in the order they were validated; index 0 is the baseline (the student's own
     instructions). ``val_aggregate_scores`` are means in [0, 1] as in GEPA, while
     ``program.score`` and ``initial_score`` are percentages as ``dspy.Evaluate`` reports them.
+    ``accepted_proposals`` has one entry per accepted rewrite (step, validation score, words,
+    sentences added/removed/rewritten: :func:`dspy_dlpo.summary.accepted_proposals`).
     It also reads like the plain dict of earlier versions (``results["spend"]``, ``dict(results)``).
     """
 
@@ -50,6 +53,7 @@ class DLPOResults(Mapping):
     faults: dict[str, int] = field(default_factory=dict)
     log_dir: str | None = None
     error: str | None = None  # what ended a run that stopped on an error (redacted), else None
+    accepted_proposals: list[dict[str, Any]] = field(default_factory=list)  # summary.accepted_proposals
 
     @property
     def best_candidate(self) -> dict[str, str]:
@@ -74,7 +78,8 @@ class DLPOResults(Mapping):
                 "best_idx": self.best_idx, "stop_reason": self.stop_reason, "steps": self.steps,
                 "best_step": self.best_step, "initial_score": self.initial_score, "budget": self.budget,
                 "spend": {**self.spend, "cost_usd": self.cost_usd}, "faults": dict(self.faults),
-                "total_metric_calls": self.total_metric_calls, "log_dir": self.log_dir, "error": self.error}
+                "total_metric_calls": self.total_metric_calls, "log_dir": self.log_dir, "error": self.error,
+                "accepted_proposals": [dict(p) for p in self.accepted_proposals]}
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -98,7 +103,7 @@ def build_results(state: Any, budget: int, log_dir: Path | None) -> DLPOResults:
         steps=state.step, best_step=state.best_step,
         initial_score=next((c["score"] for c in candidates if c["step"] == -1), None), budget=budget,
         spend=state.spend.to_json(), faults=dict(state.faults), log_dir=str(log_dir) if log_dir else None,
-        error=getattr(state, "error", None))
+        error=getattr(state, "error", None), accepted_proposals=accepted_proposals(state.history))
 
 
 def save_programs(program: dspy.Module, results: DLPOResults, log_dir: Path) -> None:
