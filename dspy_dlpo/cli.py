@@ -199,7 +199,7 @@ def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any,
     plot = plot_scores(best.trial_logs, details.initial_score, out / "scores.png",
                        test=(scores["before"], scores["after"]), title=title)
     lines = [proposal_line(e) for e in details.accepted_proposals] or ["none: the program is unchanged"]
-    print("\naccepted proposals:\n" + "\n".join(lines))
+    print("\naccepted proposals (the program returned is the best validated one):\n" + "\n".join(lines))
     for name, text in report["instructions"].items():
         print(f"\noptimized instruction of {name}:\n{text}")
     print("\n" + table(report))

@@ -73,7 +73,8 @@ def accepted_proposals(trial_logs: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 def proposal_line(entry: dict[str, Any]) -> str:
     """One line of :func:`accepted_proposals`: step, validation score, words, what changed."""
-    score = "not validated (no minibatch gain)" if entry["val_score"] is None else f"validation {entry['val_score']:.1f}%"
+    val = entry["val_score"]
+    score = "not validated (no minibatch gain)" if val is None else f"validation {val:.1f}%"
     if entry["returned_to_best"]:
         score += " (below the best: left)"
     changed = ", ".join(f"{entry[k]} {k}" for k in ("added", "removed", "rewritten") if entry[k]) or "unchanged"

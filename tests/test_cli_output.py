@@ -44,7 +44,7 @@ def test_nothing_follows_the_table_but_the_saved_paths(command, tmp_path):
     out = tmp_path / "out"
     assert after == [f"saved: {out / 'program.json'}, {out / 'report.json'}, {out / 'scores.png'}"]
     before = lines[:end]
-    assert "accepted proposals:" in before
+    assert "accepted proposals (the program returned is the best validated one):" in before
     assert "step 0 [self]: validation 100.0%; 8 -> 6 words; sentences 1 rewritten" in before
     assert MAGIC in before
 
