@@ -187,18 +187,56 @@ def auto_budget(preset: str, *, num_params: int, val_size: int) -> int:
     return val_size + 5 * n + 35 * trials + full_evals * val_size
 
 
-def projection(budget: int, *, batch_size: int, val_size: int, num_params: int, max_steps: int | None,
-               rewrite_attempts: int, candidates: int = 1) -> str:
-    """What ``budget`` buys, logged before a run (as MIPROv2 does): steps, metric calls and
-    optimizer-LM calls, between the worst case (every candidate validated) and the best."""
+def step_range(budget: int, *, batch_size: int, val_size: int, max_steps: int | None,
+               candidates: int = 1) -> tuple[int, int]:
+    """``(fewest, most)`` steps ``budget`` buys after the baseline validation: fewest when every
+    step's candidate is validated, most when none is; both capped by ``max_steps``."""
     after_baseline = budget - val_size
     per_step = (1 + candidates) * batch_size  # the current instruction and each candidate on the minibatch
     fewest = after_baseline // step_cost(batch_size, val_size, candidates)
     most = (after_baseline - step_cost(batch_size, val_size, candidates)) // per_step + 1  # none validated
     if max_steps is not None:
         fewest, most = min(fewest, max_steps), min(most, max_steps)
+    return max(fewest, 0), max(most, 0)
+
+
+def projection(budget: int, *, batch_size: int, val_size: int, num_params: int, max_steps: int | None,
+               rewrite_attempts: int, candidates: int = 1) -> str:
+    """What ``budget`` buys, logged before a run (as MIPROv2 does): steps, metric calls and
+    optimizer-LM calls, between the worst case (every candidate validated) and the best."""
+    per_step = (1 + candidates) * batch_size
+    fewest, most = step_range(budget, batch_size=batch_size, val_size=val_size, max_steps=max_steps,
+                              candidates=candidates)
     return (f"projection: {budget} metric calls = baseline validation {val_size} + {fewest}-{most} steps over "
             f"{num_params} predictor(s) (each step {per_step} minibatch calls, + {val_size} when its "
             f"candidate is validated); optimizer LM about {(1 + candidates) * fewest}-"
             f"{(1 + candidates * rewrite_attempts) * most} calls (a critique and {candidates}-"
             f"{candidates * rewrite_attempts} rewrites per step)")
+
+
+MIN_PROPOSALS = 3       # fewer rewrites than this seldom find a better instruction: warned before the run
+ADVISED_PROPOSALS = 10  # what the warning advises
+
+
+def budget_for_proposals(proposals: int, *, batch_size: int, val_size: int, candidates: int = 1) -> int:
+    """The ``max_metric_calls`` that buys ``proposals`` rewrites even when every step's candidate is
+    validated (the baseline validation plus ``ceil(proposals / candidates)`` full steps)."""
+    return val_size + -(-proposals // candidates) * step_cost(batch_size, val_size, candidates)
+
+
+def few_proposals_warning(budget: int, *, batch_size: int, val_size: int, max_steps: int | None,
+                          candidates: int = 1) -> str | None:
+    """A warning when ``budget`` (and ``max_steps``) guarantee fewer than :data:`MIN_PROPOSALS`
+    rewrites, saying what budget would buy :data:`ADVISED_PROPOSALS`; None otherwise."""
+    fewest, _ = step_range(budget, batch_size=batch_size, val_size=val_size, max_steps=max_steps,
+                           candidates=candidates)
+    if fewest * candidates >= MIN_PROPOSALS:
+        return None
+    steps = -(-ADVISED_PROPOSALS // candidates)
+    needed = budget_for_proposals(ADVISED_PROPOSALS, batch_size=batch_size, val_size=val_size, candidates=candidates)
+    limit = (f"max_steps={max_steps}" if max_steps is not None and max_steps == fewest
+             else f"a budget of {budget} metric calls")
+    return (f"{limit} allows as few as {fewest * candidates} proposal(s) (rewrites; {candidates} per step, "
+            f"each step {step_cost(batch_size, val_size, candidates)} metric calls when its candidate is "
+            f"validated): fewer than {MIN_PROPOSALS} seldom find a better instruction; max_metric_calls="
+            f"{needed} (max_steps={steps}) would allow {ADVISED_PROPOSALS}")

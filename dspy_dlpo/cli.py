@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -53,9 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     opt = sub.add_parser("optimize", help="optimize a benchmark task's program (or your own)")
-    opt.add_argument("--task", required=True, help="e.g. gsm8k, bbh/object_counting, mgsm/de, math500, biggsm")
+    opt.add_argument("--task", help="e.g. gsm8k, bbh/object_counting, mgsm/de, math500, biggsm (optional with "
+                                    "--program and --trainset)")
     opt.add_argument("--program", help="your program instead of the task's: 'module:attr' or 'file.py:attr' "
                                        "(a dspy.Module or a function returning one)")
+    for split, what in (("trainset", "training"), ("valset", "validation (default: half of --trainset)"),
+                        ("testset", "test (optional)")):
+        opt.add_argument(f"--{split}", help=f"your {what} examples: a JSON Lines file, one object per line; "
+                                            "keys that are the program's inputs are inputs, the others labels")
+    opt.add_argument("--metric", help="your metric: 'module:fn' or 'file.py:fn', fn(example, prediction, trace=None) "
+                                      "(default: the task's, else exact match of the program's outputs)")
     opt.add_argument("--module", choices=("cot", "predict"), default="cot",
                      help="the task's program: dspy.ChainOfThought (cot, default) or dspy.Predict")
     _common(opt)
@@ -105,46 +110,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the benchmark files (default: ../shared/data or the HF hub)")
     p.add_argument("--out", default="runs/latest", help="output folder (program JSON, report, plot, checkpoint)")
     p.add_argument("--quiet", action="store_true", help="only warnings and the final table")
-
-
-def _import_target(spec: str, target: str) -> Any:
-    try:
-        if not target.endswith(".py"):
-            return importlib.import_module(target)
-        module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
-        if module_spec is None or module_spec.loader is None or not Path(target).is_file():
-            raise FileNotFoundError(f"no such file {target!r}")
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        return module
-    except (ImportError, OSError, SyntaxError) as exc:
-        raise ValueError(f"--program {spec!r}: cannot import {target!r} ({type(exc).__name__}: {exc})") from None
-
-
-def _load_program(spec: str) -> Any:
-    """The ``dspy.Module`` named by ``module:attr`` or ``file.py:attr`` (an instance, or a class or
-    function returning one); a ValueError that says what is wrong otherwise."""
-    import dspy
-
-    target, _, attr = spec.rpartition(":")
-    if not target or not attr:
-        raise ValueError(f"--program must look like 'module:attr' or 'file.py:attr', got {spec!r}")
-    module = _import_target(spec, target)
-    if not hasattr(module, attr):
-        raise ValueError(f"--program {spec!r}: {target!r} has no attribute {attr!r}")
-    obj = getattr(module, attr)
-    if isinstance(obj, dspy.Module):
-        return obj
-    if not callable(obj):
-        raise ValueError(f"--program {spec!r} is a {type(obj).__name__}, not a dspy.Module or a function "
-                         "returning one")
-    try:
-        made = obj()
-    except TypeError as exc:
-        raise ValueError(f"--program {spec!r}: calling {attr}() without arguments failed: {exc}") from None
-    if not isinstance(made, dspy.Module):
-        raise ValueError(f"--program {spec!r}: {attr}() returned a {type(made).__name__}, not a dspy.Module")
-    return made
 
 
 def check_api_keys(args: argparse.Namespace) -> None:
@@ -200,15 +165,12 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     import dspy
 
     from . import DLPOTeleprompter
-    from .tasks import load_task
+    from .userdata import build_inputs
 
     check_api_keys(args)
     settings = {"num_threads": args.threads, "seed": args.seed, **options}
     DLPOTeleprompter(**settings)  # options are refused here, before any model is loaded
-    program = _load_program(args.program) if getattr(args, "program", None) else None
-    task = load_task(args.task, data_dir=args.data_dir, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
-    if program is None:
-        program = dspy.Predict("question -> answer") if args.module == "predict" else task.make_program()
+    task, program = build_inputs(args)
     task_lm, prompt_lm = _lms(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,30 +179,37 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     with dspy.context(lm=task_lm):
         optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, log_dir=out / "checkpoint", **settings)
         best = optimizer.compile(program, trainset=task.trainset, valset=task.valset)
-        test_before = _score(program, task.testset, task.metric, args.threads)
-        test_after = _score(best, task.testset, task.metric, args.threads)
+        test_before, test_after = (_score(p, task.testset, task.metric, args.threads) if task.testset else None
+                                   for p in (program, best))
     scores = {"before": test_before, "after": test_after, "wall_time": time.time() - started}
     return _write_outputs(args, task, program, best, optimizer, scores, out)
 
 
 def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any, optimizer: Any,
-                   scores: dict[str, float], out: Path) -> dict[str, Any]:
+                   scores: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Save the program, report and plot; print the accepted proposals, the optimized instructions,
+    the table and, last, the saved paths."""
     from .autograd.text import word_count
-    from .summary import plot_scores, summarize, table
+    from .summary import plot_scores, proposal_line, run_title, summarize, table
 
     words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
-    initial = best.detailed_results["initial_score"]
-    report = summarize(before={"val": initial, "test": scores["before"], "words": words},
+    details = best.detailed_results
+    report = summarize(before={"val": details.initial_score, "test": scores["before"], "words": words},
                        after={"val": best.score, "test": scores["after"]}, program=best,
                        wall_time=scores["wall_time"])
     report.update(task=task.name, split=task.split_note, model=args.model,
-                  optimizer_model=args.optimizer_model or args.model, options=optimizer.get_params())
+                  optimizer_model=args.optimizer_model or args.model, options=optimizer.get_params(),
+                  split_sizes={"train": len(task.trainset), "val": len(task.valset), "test": len(task.testset)})
     best.save(str(out / "program.json"))
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    plot = plot_scores(best.trial_logs, initial, out / "scores.png")
-    print("\n" + table(report))
+    title = run_title(task=task.name, model=args.model, optimizer_model=args.optimizer_model, budget=details.budget)
+    plot = plot_scores(best.trial_logs, details.initial_score, out / "scores.png",
+                       test=(scores["before"], scores["after"]), title=title)
+    lines = [proposal_line(e) for e in details.accepted_proposals] or ["none: the program is unchanged"]
+    print("\naccepted proposals (the program returned is the best validated one):\n" + "\n".join(lines))
     for name, text in report["instructions"].items():
         print(f"\noptimized instruction of {name}:\n{text}")
+    print("\n" + table(report))
     print(f"\nsaved: {out / 'program.json'}, {out / 'report.json'}" + (f", {plot}" if plot else ""))
     return report
 
@@ -262,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("LiteLLM", "httpx", "dspy", "datasets"):
+    for noisy in ("LiteLLM", "httpx", "dspy", "datasets", "matplotlib"):  # matplotlib: "generated new fontManager"
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "demo":
         for key in ("task", "module", "n_train", "n_val", "n_test"):
             setattr(args, key, DEMO[key])
-        args.program, args.max_tokens = None, args.max_tokens or DEMO["max_tokens"]
+        args.program = args.trainset = args.valset = args.testset = args.metric = None
+        args.max_tokens = args.max_tokens or DEMO["max_tokens"]
         args.threads = args.threads or DEMO["threads"]
         options = {"max_steps": DEMO["max_steps"], "batch_size": DEMO["batch_size"]}
     else:

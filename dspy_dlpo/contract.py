@@ -86,7 +86,7 @@ def default_metric(program: dspy.Module,
     return exact_match
 
 
-def _expected_inputs(program: dspy.Module) -> tuple[set[str], set[str], bool] | None:
+def expected_inputs(program: dspy.Module) -> tuple[set[str], set[str], bool] | None:
     """``(required, known, strict)`` input keys of ``program``, or None when they cannot be told;
     ``strict``: ``forward`` has no ``**kwargs``, so an unknown key is a crash, not an ignored input."""
     params = list(inspect.signature(type(program).forward).parameters.values())[1:]
@@ -107,7 +107,7 @@ def _expected_inputs(program: dspy.Module) -> tuple[set[str], set[str], bool] | 
 def check_inputs(program: dspy.Module, named_sets: dict[str, Sequence[dspy.Example]]) -> None:
     """Stop before any LM call when examples lack inputs the program needs (or carry ones it
     cannot take); warn about extra inputs a ``**kwargs`` program ignores."""
-    expected = _expected_inputs(program)
+    expected = expected_inputs(program)
     if expected is None:
         logger.debug("cannot tell the inputs of %s: example keys not checked", type(program).__name__)
         return

@@ -18,6 +18,7 @@ import dspy
 
 from .checkpoint import STATE_FILE, atomic_write_json
 from .program import with_params
+from .summary import accepted_proposals
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class DLPOResults(Mapping):
     ``num_full_val_evals`` the number of full validation passes (one per validated candidate).
     ``val_aggregate_scores`` are means in [0, 1] as in GEPA, while ``program.score`` and
     ``initial_score`` are percentages as ``dspy.Evaluate`` reports them.
+    ``accepted_proposals`` has one entry per accepted rewrite (step, validation score, words,
+    sentences added/removed/rewritten: :func:`dspy_dlpo.summary.accepted_proposals`).
     It also reads like a plain dict (``results["spend"]``, ``dict(results)``): that view is
     :meth:`to_dict`, where ``candidates`` are instruction dicts (as in GEPA's ``to_dict``).
     """
@@ -63,6 +66,7 @@ class DLPOResults(Mapping):
     parents: list[list[int | None]] = field(default_factory=list)
     discovery_eval_counts: list[int | None] = field(default_factory=list)
     seed: int | None = None
+    accepted_proposals: list[dict[str, Any]] = field(default_factory=list)  # summary.accepted_proposals
 
     @property
     def best_candidate(self) -> dspy.Module:
@@ -119,7 +123,8 @@ class DLPOResults(Mapping):
                 "parents": [list(p) for p in self.parents], "discovery_eval_counts": list(self.discovery_eval_counts),
                 "num_full_val_evals": self.num_full_val_evals, "seed": self.seed,
                 "per_val_instance_best_candidates": {k: sorted(v) for k, v in
-                                                     self.per_val_instance_best_candidates.items()}}
+                                                     self.per_val_instance_best_candidates.items()},
+                "accepted_proposals": [dict(p) for p in self.accepted_proposals]}
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -146,7 +151,8 @@ def build_results(state: Any, budget: int, log_dir: Path | None, program: dspy.M
         initial_score=next((c["score"] for c in candidates if c["step"] == -1), None), budget=budget,
         spend=state.spend.to_json(), faults=dict(state.faults), log_dir=str(log_dir) if log_dir else None,
         error=getattr(state, "error", None), parents=[[c.get("parent")] for c in candidates],
-        discovery_eval_counts=[c.get("discovered_at") for c in candidates], seed=seed)
+        discovery_eval_counts=[c.get("discovered_at") for c in candidates], seed=seed,
+        accepted_proposals=accepted_proposals(state.history))
 
 
 def save_programs(results: DLPOResults, log_dir: Path) -> None:

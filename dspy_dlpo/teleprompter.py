@@ -15,7 +15,7 @@ from dspy.teleprompt import Teleprompter
 
 from .autograd.client import OptimizerClient
 from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
-from .budget import UsageMeter, projection
+from .budget import UsageMeter, few_proposals_warning, projection
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
 from .contract import check_inputs, default_metric, metric_name
@@ -273,6 +273,10 @@ class DLPOTeleprompter(Teleprompter):
         logger.info("%s", projection(budget, batch_size=batch, val_size=len(val), num_params=len(params),
                                      max_steps=self.max_steps, rewrite_attempts=self.rewrite_attempts,
                                      candidates=self.candidates_per_step))
+        warning = few_proposals_warning(budget, batch_size=batch, val_size=len(val), max_steps=self.max_steps,
+                                        candidates=self.candidates_per_step)
+        if warning:
+            logger.warning("%s", warning)
         client = OptimizerClient(self._optimizer_lm(program), UsageMeter(outer=dspy.settings.usage_tracker))
         install_log_filter()  # loggers of modules imported since this one was
         for lm in {id(lm): lm for lm in self._lms(program, client.lm)}.values():

@@ -186,7 +186,8 @@ class Trainer(StepMixin):
         pending, calls0 = self.next_pending(), self.state.spend.metric_calls
         score, _ = self.validate(pending["params"], self.state.step)
         changed = [k for k in pending["params"] if pending["params"][k] != self.state.params.get(k)]
-        record = {"step": self.state.step, "param": changed[0] if changed else self.names[0], "batch": [],
+        param = changed[0] if changed else self.names[0]
+        record = {"step": self.state.step, "param": param, "batch": [], "instruction_before": self.state.params[param],
                   "rollouts": [], "batch_score_before": None, "outcome": "validated",
                   "reason": f"the budget's end: validated the most promising unvalidated candidate of step "
                             f"{pending['step']} (minibatch {pending['delta']:+.1f} points)",

@@ -10,6 +10,7 @@ import pytest
 
 from dspy_dlpo import __version__, cli
 from dspy_dlpo.summary import score_series, table
+from dspy_dlpo.userdata import load_program
 from dspy_dlpo.lm.engine import function_lm
 from scripted import ScriptedOptimizer, chat_reply, reverse_task_lm
 from test_cli import fake_task
@@ -110,12 +111,12 @@ def test_program_that_is_not_a_program_says_so(attr, message, tmp_path, guarded,
 def test_program_loading_accepts_instances_and_factories(tmp_path):
     path = tmp_path / "programs.py"
     path.write_text(PROGRAMS)
-    assert isinstance(cli._load_program(f"{path}:make"), dspy.Predict)
-    assert isinstance(cli._load_program(f"{path}:program"), dspy.ChainOfThought)
+    assert isinstance(load_program(f"{path}:make"), dspy.Predict)
+    assert isinstance(load_program(f"{path}:program"), dspy.ChainOfThought)
     with pytest.raises(ValueError, match="cannot import 'no_such_module_xyz'"):
-        cli._load_program("no_such_module_xyz:thing")
+        load_program("no_such_module_xyz:thing")
     with pytest.raises(ValueError, match="no such file"):
-        cli._load_program(f"{tmp_path / 'absent.py'}:make")
+        load_program(f"{tmp_path / 'absent.py'}:make")
 
 
 def report_with(spend):
@@ -131,8 +132,9 @@ def test_the_table_shows_cost_where_known():
     assert row and row[0].split()[-1] == "-"
 
 
-def test_unvalidated_steps_are_drawn_on_the_best_so_far_line():
-    logs = [{"step": 0, "best_score": 40.0, "val_score": 60.0}, {"step": 1, "best_score": 60.0, "val_score": None}]
-    series = score_series([{**logs[0], "best_score": 60.0}, logs[1]], 40.0)
-    assert series["unvalidated"] == [(1, 60.0)] and series["validated"] == [(0, 60.0)]
-    assert series["best"][0] == (-1, 40.0)
+def test_the_plot_series_start_at_the_baseline_and_skip_what_a_step_lacks():
+    logs = [{"step": 0, "best_score": 60.0, "val_score": 60.0, "batch_score_before": 0.5, "batch_score_after": 1.0},
+            {"step": 1, "best_score": 60.0, "val_score": None, "batch_score_before": 1.0, "batch_score_after": None}]
+    series = score_series(logs, 40.0)
+    assert series["validated"] == [(0, 60.0)] and series["best"] == [(-1, 40.0), (0, 60.0), (1, 60.0)]
+    assert series["batch_before"] == [(0, 50.0), (1, 100.0)] and series["batch_after"] == [(0, 100.0)]

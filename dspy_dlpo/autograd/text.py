@@ -90,15 +90,24 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def sentence_edits(old: str, new: str) -> int:
-    """Minimum number of sentence-level edits (add, delete or modify one sentence) from old to new."""
+def sentence_changes(old: str, new: str) -> dict[str, int]:
+    """How ``new`` differs from ``old`` sentence by sentence: ``{"added", "removed", "rewritten"}``
+    counts (a replaced run of sentences counts as rewritten pairwise, the surplus as added or removed)."""
     a = [normalize(s) for s in split_sentences(old)]
     b = [normalize(s) for s in split_sentences(new)]
-    edits = 0
+    counts = {"added": 0, "removed": 0, "rewritten": 0}
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag != "equal":
-            edits += max(i2 - i1, j2 - j1)
-    return edits
+            paired = min(i2 - i1, j2 - j1)
+            counts["rewritten"] += paired
+            counts["removed"] += (i2 - i1) - paired
+            counts["added"] += (j2 - j1) - paired
+    return counts
+
+
+def sentence_edits(old: str, new: str) -> int:
+    """Minimum number of sentence-level edits (add, delete or modify one sentence) from old to new."""
+    return sum(sentence_changes(old, new).values())
 
 
 def clip_edits(old: str, new: str, k: int, protected: Iterable[str] = ()) -> str:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,18 @@ def _free_engines() -> None:
                 llama.close()
             except Exception:  # noqa: BLE001 - best effort at exit
                 pass
+    _close_null_files()
+
+
+def _close_null_files() -> None:
+    """Close the two ``/dev/null`` files llama-cpp-python opens at import (``llama_cpp._utils``) and
+    never closes: left to interpreter teardown, each is a "ResourceWarning: unclosed file" line
+    after the run's output. Nothing uses them once the models are freed (``Llama.close`` does not)."""
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()
 
 
 def usable_cores() -> int:
