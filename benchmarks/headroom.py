@@ -1,0 +1,159 @@
+"""Headroom: how much a one-line hand-written instruction gains over the unoptimized program (issue 32).
+
+For each task, program form (``predict``: ``dspy.Predict("question -> answer")``; ``cot``: the task's
+``ChainOfThought``) and instruction (``default``: the program's own; ``hand``: the pre-registered line of
+``benchmarks/headroom/instructions.json``, committed before any score), the embedded model's score on the
+first ``--n`` examples of the task's training and validation rows (train 50, then val): rows that the
+powered grid uses for optimization, never its test rows. A task is instruction-sensitive when the
+hand-written line gains at least 10 points in a form. Each cell is written as it finishes
+(``<results-dir>/<task>/<form>/<variant>.json``); the same command continues an unfinished table, and
+``--table`` renders ``<results-dir>/README.md`` from the cells.
+
+    python -m benchmarks.headroom --tasks bbh/object_counting bbh/web_of_lies --forms predict --n 100
+    python -m benchmarks.headroom --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+if __package__ in (None, ""):  # allow ``python benchmarks/headroom.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+import dspy  # noqa: E402
+
+from .environment import code_version, machine_info  # noqa: E402
+from .harness import (PROJECT_ROOT, RESULTS_DIR, Stopwatch, at_least, evaluate, read_cell,  # noqa: E402
+                      relative_command, write_json_atomic)
+from .stats import bootstrap_ci  # noqa: E402
+from .lms import build_lm, task_max_tokens  # noqa: E402
+
+INSTRUCTIONS = Path(__file__).resolve().parent / "headroom" / "instructions.json"
+DEFAULT_DIR = RESULTS_DIR / "headroom"
+FORMS = ("predict", "cot")
+VARIANTS = ("default", "hand")
+SENSITIVE_GAIN = 10.0  # points: the issue's threshold for an instruction-sensitive task
+
+
+def hand_instruction(task: str) -> str:
+    """The pre-registered line for ``task`` (``bbh/<name>`` or ``gsm8k``)."""
+    lines = json.loads(INSTRUCTIONS.read_text())
+    key = task.removeprefix("bbh/")
+    if key not in lines:
+        raise ValueError(f"no hand-written instruction for {task!r} in {INSTRUCTIONS.name}")
+    return lines[key]
+
+
+def program_for(task: Any, form: str, variant: str) -> dspy.Module:
+    """The task's program in ``form`` with the ``variant`` instruction on every predictor."""
+    program = dspy.Predict("question -> answer") if form == "predict" else task.make_program()
+    if variant == "hand":
+        for _, predictor in program.named_predictors():
+            predictor.signature = predictor.signature.with_instructions(hand_instruction(task.name))
+    return program
+
+
+def headroom_rows(task: Any, n: int) -> list[dspy.Example]:
+    """The first ``n`` of the task's training then validation rows (never its test rows)."""
+    rows = list(task.trainset) + list(task.valset)
+    if len(rows) < n:
+        logging.getLogger(__name__).warning("%s has only %d train+val rows (asked %d)", task.name, len(rows), n)
+    return rows[:n]
+
+
+def cell_file(results_dir: Path, task: str, form: str, variant: str) -> Path:
+    return Path(results_dir) / task / form / f"{variant}.json"
+
+
+def run_cell(args: argparse.Namespace, task: Any, form: str, variant: str) -> dict[str, Any]:
+    """Score one (task, form, instruction) and return its record."""
+    spec = task.name + ("@predict" if form == "predict" else "")
+    lm = build_lm(args.model, api_base=None, max_tokens=task_max_tokens(spec, None), llm_threads=args.llm_threads)
+    program = program_for(task, form, variant)
+    rows = headroom_rows(task, args.n)
+    with dspy.context(lm=lm), Stopwatch() as clock:
+        scores = evaluate(program, rows, task.metric, num_threads=1)
+    instruction = next(iter(program.named_predictors()))[1].signature.instructions
+    return {"task": task.name, "form": form, "variant": variant, "instruction": instruction, "n": len(scores),
+            "score": 100.0 * sum(scores) / max(1, len(scores)), "ci95": list(bootstrap_ci(scores)),
+            "per_example": scores, "model": args.model, "max_tokens": task_max_tokens(spec, None),
+            "wall_time_s": round(clock.seconds, 1),
+            "command": relative_command("benchmarks.headroom", args.argv, PROJECT_ROOT),
+            "code_version": code_version(), "machine": machine_info()}
+
+
+def table(results_dir: Path) -> str:
+    """The headroom table from the cells: per task and form, both scores, the gain and the verdict."""
+    rows = []
+    for path in sorted(Path(results_dir).glob("**/default.json")):
+        default, hand = read_cell(path), read_cell(path.with_name("hand.json"))
+        if not default or not hand:
+            continue
+        gain = hand["score"] - default["score"]
+        paired = [h - d for h, d in zip(hand["per_example"], default["per_example"])]
+        low, high = bootstrap_ci(paired)
+        verdict = "**sensitive**" if gain >= SENSITIVE_GAIN else "no"
+        rows.append(f"| {default['task']} | {default['form']} | {default['n']} | {default['score']:.0f} | "
+                    f"{hand['score']:.0f} | {gain:+.0f} [{low:+.0f}, {high:+.0f}] | {verdict} |")
+    head = ["# Headroom: unoptimized program vs a one-line hand-written instruction", "",
+            "Embedded Qwen2.5-Coder-1.5B (greedy), the first n train+val rows of each task (never its test "
+            "rows). The hand-written lines were committed before any score "
+            "(`benchmarks/headroom/instructions.json`). Gain in points with a paired 95% bootstrap interval; "
+            f"a task is instruction-sensitive when the gain is at least {SENSITIVE_GAIN:.0f} points.", "",
+            "Regenerate: `python -m benchmarks.headroom --table`; cells: "
+            "`python -m benchmarks.headroom --tasks <task> --forms predict cot --n 100`.", "",
+            "| task | form | n | default % | hand-written % | gain | instruction-sensitive |",
+            "|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", nargs="+", default=[], help="bbh/<name> or gsm8k")
+    p.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
+    p.add_argument("--n", type=at_least(1), default=100, help="examples per cell (train then val rows)")
+    p.add_argument("--model", default="local")
+    p.add_argument("--llm-threads", type=at_least(1), default=2)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--table", action="store_true", help="render <results-dir>/README.md from the cells and exit")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dspy_dlpo.tasks import load_task
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.table:
+        dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+        for name in args.tasks:
+            task = load_task(name, data_dir=args.data_dir)
+            for form in args.forms:
+                for variant in VARIANTS:
+                    path = cell_file(args.results_dir, task.name, form, variant)
+                    if read_cell(path):
+                        print(f"skip (done): {path}", flush=True)
+                        continue
+                    record = run_cell(args, task, form, variant)
+                    write_json_atomic(path, record)
+                    print(f"{task.name} {form} {variant}: {record['score']:.1f}% on {record['n']}", flush=True)
+    (Path(args.results_dir) / "README.md").parent.mkdir(parents=True, exist_ok=True)
+    (Path(args.results_dir) / "README.md").write_text(table(args.results_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""benchmarks.headroom: the pre-registered instructions, the rows it scores and the table it renders."""
+
+import json
+
+import dspy
+
+from benchmarks import headroom
+from benchmarks.harness import write_json_atomic
+from dspy_dlpo.tasks import load_task
+
+
+def test_every_bbh_task_and_gsm8k_has_a_preregistered_line():
+    lines = json.loads(headroom.INSTRUCTIONS.read_text())
+    from dspy_dlpo.tasks import available_tasks
+    bbh = [t.removeprefix("bbh/") for t in available_tasks() if t.startswith("bbh/")]
+    assert bbh and all(lines.get(t) for t in bbh) and lines["gsm8k"]
+
+
+def test_the_rows_are_train_then_val_never_test_and_the_hand_line_is_on_every_predictor():
+    task = load_task("bbh/object_counting")
+    rows = headroom.headroom_rows(task, 60)
+    assert rows[:50] == list(task.trainset) and rows[50:] == list(task.valset)[:10]
+    assert not {r.question for r in rows} & {r.question for r in task.testset}
+    for form in headroom.FORMS:
+        program = headroom.program_for(task, form, "hand")
+        assert all(p.signature.instructions == headroom.hand_instruction(task.name)
+                   for _, p in program.named_predictors())
+    assert isinstance(headroom.program_for(task, "predict", "default"), dspy.Predict)
+
+
+def test_the_table_pairs_the_two_instructions_and_marks_a_ten_point_gain(tmp_path):
+    for task, default, hand in (("bbh/a", [0, 0, 1, 1, 0] * 4, [1, 1, 1, 1, 0] * 4), ("bbh/b", [1, 0] * 10, [1, 0] * 10)):
+        for variant, scores in (("default", default), ("hand", hand)):
+            write_json_atomic(headroom.cell_file(tmp_path, task, "predict", variant),
+                              {"task": task, "form": "predict", "variant": variant, "n": len(scores),
+                               "score": 100.0 * sum(scores) / len(scores), "per_example": scores})
+    text = headroom.table(tmp_path)
+    assert "| bbh/a | predict | 20 | 40 | 80 | +40 [" in text and "**sensitive**" in text.split("bbh/a")[1]
+    assert "| bbh/b | predict | 20 | 50 | 50 | +0 [+0, +0] | no |" in text
