@@ -197,8 +197,9 @@ class StepMixin:
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
         if len(scored) > 1:
             record["candidate_batch_scores"] = [mean_score(a) for _, a, _, _ in scored]
-        for other, _, delta, _ in scored:  # minibatch winners and ties left unvalidated: kept for the end
-            if delta >= 0 and (other is not update or not (decision.accepted and (score_delta > 0 or validate_tie))):
+        # every candidate left unvalidated is kept: the end of the budget validates the most promising one
+        for other, _, delta, _ in scored:
+            if other is not update or not (decision.accepted and (score_delta > 0 or validate_tie)):
                 self.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
         if not decision.accepted:
             return
