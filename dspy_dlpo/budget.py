@@ -132,6 +132,7 @@ class StepPlan:
 
     batch_size: int
     candidates: int
+    final: bool = False  # the last step: its scoring may widen to spend what is left (see StepMixin)
 
     def cost(self, val_size: int) -> int:
         """Metric calls of the step at most: the current program and each candidate on the minibatch,
@@ -154,7 +155,7 @@ def plan_step(remaining: int, *, batch_size: int, candidates: int, train_size: i
     for k in range(candidates, 0, -1):
         b = min(train_size, room // (1 + k))
         if b >= 2 or (k == 1 and b >= 1):
-            return StepPlan(b, k)
+            return StepPlan(b, k, final=True)
     return None
 
 

@@ -58,6 +58,7 @@ class StepMixin:
             "rollouts": [r.to_json() for r in current]}
         if unreached:
             record["unreached"] = unreached
+        ctx.scratch["final"] = plan.final
         self._run_step(ctx, record, pairs, plan.candidates)
         record["acted"] = dict(ctx.acted)
         record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
@@ -153,6 +154,15 @@ class StepMixin:
                                           attempts=self.config.rewrite_attempts, rollout_base=base,
                                           append_on_no_op=self.config.append_on_no_op, failures=failures,
                                           sample_first=j > 0))
+        # a small LM often writes the same rewrite at every bound: sample more, up to n extra asks, so that
+        # the step scores the number of distinct candidates it planned
+        for extra in range(n if n > 1 else 0):
+            if len(distinct([u for u in updates if u.instruction is not None])) >= n:
+                break
+            base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout", n + extra).randrange(1, 10**9)
+            ctx.edit_bound = bounds[-1]
+            updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
+                                          attempts=1, rollout_base=base, failures=failures, sample_first=True))
         ctx.edit_bound = None
         if rate is not None and n > 1:
             ctx.acted["learning_rate"] = f"line search over {bounds} sentence edits"
@@ -168,8 +178,28 @@ class StepMixin:
             scored.append((update, after, 100.0 * (mean_score(after) - mean_score(ctx.rollouts)), penalty))
         return scored
 
+    def _widen(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+               candidates: int) -> list[tuple[int, dspy.Example]]:
+        """The last step's scoring set, widened so that the current program on the new examples and every
+        candidate on all of them use what is left of the budget before one validation (a step whose
+        rewrites collapsed to fewer distinct candidates than planned would leave that unspent)."""
+        room = self.remaining() - len(self.valset) - candidates * len(pairs)
+        extra = min(len(self.trainset) - len(pairs), max(0, room // (1 + candidates)))
+        if not ctx.scratch.get("final") or extra <= 0:
+            return pairs
+        taken = {i for i, _ in pairs}
+        order = [i for i in range(len(self.trainset)) if i not in taken]
+        derived_rng(self.config.seed, ctx.step, "widen").shuffle(order)
+        more = [(i, self.trainset[i]) for i in sorted(order[:extra])]
+        added = self.evaluate(self.state.params, more)
+        ctx.rollouts = [*ctx.rollouts, *added]
+        record.update(batch=[i for i, _ in pairs + more], widened=len(more), batch_score_before=mean_score(ctx.rollouts),
+                      rollouts=record["rollouts"] + [r.to_json() for r in added])
+        return pairs + more
+
     def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
                           updates: list[Update]) -> None:
+        pairs = self._widen(ctx, record, pairs, len(updates))
         scored = self._score_candidates(ctx, pairs, updates)
         # the best minibatch score wins; among equals the length penalty (regularization) decides, else the
         # first candidate, the smallest step of the line search

@@ -532,7 +532,7 @@ def test_dlpo_cell_records_its_own_proposal_setting_and_rewrites() -> None:
     setup = _setup(ScriptedOptimizer().lm().copy(temperature=0.0, max_tokens=600))
     with dspy.context(lm=setup.task_lm):
         _, details = run_optimizer("dlpo", setup)
-    assert details["settings"]["temperature"] == 0.0 and details["settings"]["reask_temperature"] == 0.8
+    assert details["settings"]["temperature"] == 0.0 and details["settings"]["reask_temperature"] == 1.0
     assert details["distinct_proposals"] == 1 and details["proposals"][0]["text"] == MAGIC
 
 

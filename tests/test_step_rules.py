@@ -159,7 +159,7 @@ def test_a_second_candidate_is_sampled_not_served_from_the_cache():
                     rollouts=[], history=[], gradient="g")
     propose_update(client, c, role="r", strategies=[], attempts=1, rollout_base=5)
     propose_update(client, c, role="r", strategies=[], attempts=1, rollout_base=9, sample_first=True)
-    assert seen[0][1] in (None, 0.0) and seen[1][1] == 0.8
+    assert seen[0][1] in (None, 0.0) and seen[1][1] == 1.0
 
 
 def test_candidates_per_step_is_validated_and_priced_into_the_budget():

@@ -247,3 +247,26 @@ def test_compile_seeds_the_embedded_engines_with_the_run_seed(monkeypatch):
     monkeypatch.setattr(teleprompter, "seed_sampling", lambda lm, seed: seen.append(seed) or False)
     compile_noisy(40, seed=5)
     assert seen and set(seen) == {5}
+
+
+def test_a_line_search_that_collapses_to_one_rewrite_samples_more_and_still_spends_the_budget():
+    # the same rewrite at every bound (a small LM at low temperature does this): more samples are asked for
+    def same_then_new(prompt: str, n: int) -> str:
+        return "<instruction>Read the word. Answer.</instruction>" if n <= 5 else f"<instruction>Variant {n}.</instruction>"
+
+    data = reverse_examples()
+    with dspy.context(lm=noisy_task_lm()):
+        optimizer = ScriptedOptimizer(rewrite=same_then_new)
+        result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_metric_calls=60, batch_size=4,
+                                  progress=False).compile(dspy.Predict("question -> answer"), trainset=data[:8],
+                                                          valset=data[8:])
+    first = result.trial_logs[0]
+    assert len(first["proposals"]) > 3 and len(first["candidate_batch_scores"]) == 3
+    # one text forever: each step scores one candidate, and the last step widens its scoring set instead
+    with dspy.context(lm=noisy_task_lm()):
+        stuck = DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer(
+            rewrite="<instruction>Read the word. Answer.</instruction>").lm(), max_metric_calls=60, batch_size=4,
+            progress=False).compile(dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])
+    assert stuck.detailed_results["stop_reason"] == "budget" and stuck.detailed_results["spend"]["metric_calls"] == 60
+    widened = [log for log in stuck.trial_logs if log.get("widened")]
+    assert widened and all(len(log["batch"]) == len(log["rollouts"]) for log in widened)

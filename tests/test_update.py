@@ -37,7 +37,7 @@ def test_unparseable_then_noop_then_ok():
     assert "identical to the current one" in update.problems[1]
     assert "Your previous answer could not be used: the instruction was identical" in seen[2][0]
     assert seen[0][1] is None or seen[0][1] == 0.0      # first ask: the LM's own temperature
-    assert seen[1][1] == 0.8 and seen[2][1] == 0.8       # re-asks sample at a higher temperature
+    assert seen[1][1] == 1.0 and seen[2][1] == 1.0       # re-asks sample at a higher temperature
 
 
 def test_learning_rate_violation_retried_once_then_clipped_to_k_edits():

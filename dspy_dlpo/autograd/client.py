@@ -68,7 +68,7 @@ class OptimizerClient:
     they are not answered from DSPy's cache.
     """
 
-    def __init__(self, lm: dspy.BaseLM, meter: UsageMeter, *, retry_temperature: float = 0.8) -> None:
+    def __init__(self, lm: dspy.BaseLM, meter: UsageMeter, *, retry_temperature: float = 1.0) -> None:
         self.lm, self.meter, self.retry_temperature = lm, meter, retry_temperature
         self.calls = 0     # every attempt sent to the LM
         self.replies = 0   # attempts that came back with non-empty text
