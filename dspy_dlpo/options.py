@@ -14,19 +14,12 @@ from .strategies import (TextualContrastiveLearning, TextualDropout, TextualLear
 from .strategies.base import Strategy
 from .strategies.learning_rate import check_rate
 from .strategies.schedules import cosine, exponential, linear, step_decay
-from .validate import is_int, is_real
+from .validate import finite_number, is_int, is_real
 
 logger = logging.getLogger(__name__)
 
 AUTO_PRESETS = ("light", "medium", "heavy")
 DECAYS = ("exponential", "linear", "cosine", "step")
-
-
-def finite_number(name: str, value: Any) -> Any:
-    """``value`` unless it is a NaN or infinite float (a ValueError naming ``name``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
 
 
 def check_schedule(name: str, schedule: Any) -> Any:

@@ -30,11 +30,11 @@ from .program import DEFAULT_ROLLOUT_TIMEOUT, check_metric, get_params, with_par
 from .redact import install_log_filter, register_lm
 from .results import TrialLogs, build_results, save_programs
 from .state import RunState
-from .stopping import build_conditions, check_stoppers, positive_number
+from .stopping import build_conditions, check_stoppers
 from .strategies.base import Strategy
 from .strategies.learning_rate import TextualLearningRate
 from .tracking import mlflow_tracker, require_mlflow
-from .validate import check_bool, positive_int
+from .validate import check_bool, positive_int, positive_number
 from .trainer import Trainer, TrainerConfig
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class DLPOTeleprompter(Teleprompter):
         self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
         self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
                                                      allow_none=True)
-        self.rollout_timeout = positive_number("rollout_timeout", rollout_timeout)
+        self.rollout_timeout = positive_number("rollout_timeout", rollout_timeout, allow_none=True)
         self.leak_guard, self.leak_allow = check_bool("leak_guard", leak_guard), check_allow("leak_allow", leak_allow)
         self.track_stats, self.use_mlflow = check_bool("track_stats", track_stats), check_bool("use_mlflow", use_mlflow)
         if self.use_mlflow:
@@ -205,8 +205,8 @@ class DLPOTeleprompter(Teleprompter):
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.progress, self.verbose = check_bool("progress", progress), check_bool("verbose", verbose)
         self.max_optimizer_tokens = positive_int("max_optimizer_tokens", max_optimizer_tokens, allow_none=True)
-        self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd)
-        self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds)
+        self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd, allow_none=True)
+        self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds, allow_none=True)
         self.stoppers = check_stoppers(stopper)
         self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
                                            feedback_dropout=feedback_dropout, annealing=annealing,

@@ -22,7 +22,7 @@ from .autograd.loss import DEFAULT_MAX_LOSS_CHARS
 from .budget import StepPlan, UsageMeter, plan_step
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
-from .contract import MetricScaleError, check_scores
+from .contract import MetricScaleError, check_scores, metric_name
 from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
@@ -287,8 +287,7 @@ class Trainer(StepMixin):
         self.state.current_score = score
         metric_errors = [r.error for r in rollouts if r.error and r.error.startswith("metric error")]
         if rollouts and len(metric_errors) == len(rollouts):
-            name = getattr(self.metric, "__name__", repr(self.metric))
-            raise ValueError(f"the metric {name!r} failed on every validation example of the baseline "
+            raise ValueError(f"the metric {metric_name(self.metric)!r} failed on every validation example of the baseline "
                              f"(first error: {metric_errors[0]}); it is almost surely a bug in the metric")
         # a reply that cannot be parsed is as useless as a call that raised
         failures = [r.feedback if r.error == "AdapterParseError" else r.error for r in rollouts

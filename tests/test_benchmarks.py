@@ -147,9 +147,9 @@ def test_grid_presets_fill_only_the_flags_not_given() -> None:
         run.parse_args(["--grid", "huge"])
 
 
-@pytest.mark.parametrize("argv, message", [(["--budget", "0"], "argument --budget: must be at least 1, got 0"),
-                                           (["--seeds", "0", "-1"], "argument --seeds: must be at least 0, got -1"),
-                                           (["--n-test", "x"], "argument --n-test: expected an integer, got 'x'")])
+@pytest.mark.parametrize("argv, message", [(["--budget", "0"], "argument --budget: expected an integer >= 1, got '0'"),
+                                           (["--seeds", "0", "-1"], "argument --seeds: expected an integer >= 0, got '-1'"),
+                                           (["--n-test", "x"], "argument --n-test: expected an integer >= 1, got 'x'")])
 def test_grid_flags_name_a_bad_value(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.parse_args(argv)

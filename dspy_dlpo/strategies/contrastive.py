@@ -13,14 +13,6 @@ from ..validate import positive_int
 from .base import Section, StepContext, Strategy
 
 
-def _view(rollout: Any) -> dict[str, Any]:
-    """A rollout as the plain dict the trial log stores (:meth:`Rollout.to_json`)."""
-    if isinstance(rollout, dict):
-        return rollout
-    return {"index": rollout.index, "score": rollout.score, "feedback": rollout.feedback, "error": rollout.error,
-            "outputs": rollout.outputs}
-
-
 def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, Any]]]]:
     """Example index -> ``(step, instruction, rollout)`` for every recorded run of this parameter:
     the minibatch under the instruction before each step (``rollouts``), under the step's
@@ -28,7 +20,7 @@ def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, 
     seen: dict[int, list[tuple[int, str, dict[str, Any]]]] = {}
     runs = [(r.get("step", -1), r.get(instr), r.get(key)) for r in ctx.param_history()
             for instr, key in (("instruction_before", "rollouts"), ("instruction_after", "rollouts_after"))]
-    runs.append((ctx.step, ctx.instruction, [_view(r) for r in ctx.rollouts]))
+    runs.append((ctx.step, ctx.instruction, [r if isinstance(r, dict) else r.to_json(None) for r in ctx.rollouts]))
     for step, instruction, rollouts in runs:
         if not isinstance(instruction, str) or not isinstance(rollouts, list):
             continue

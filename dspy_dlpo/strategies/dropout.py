@@ -10,10 +10,6 @@ from ..validate import real_number
 from .base import StepContext, Strategy
 
 
-def _fraction(name: str, value: float) -> float:
-    return real_number(name, value, 0, 1, high_open=True)
-
-
 class TextualDropout(Strategy):
     """Each step, freeze ``rate`` of the instruction's sentences; they must come back verbatim.
 
@@ -29,8 +25,8 @@ class TextualDropout(Strategy):
     name = "dropout"
 
     def __init__(self, rate: float = 0.25, *, feedback_rate: float = 0.0) -> None:
-        self.rate = _fraction("dropout", rate)
-        self.feedback_rate = _fraction("feedback_dropout", feedback_rate)
+        self.rate = real_number("dropout", rate, 0, 1, high_open=True)
+        self.feedback_rate = real_number("feedback_dropout", feedback_rate, 0, 1, high_open=True)
 
     def frozen(self, ctx: StepContext) -> list[str]:
         """The sentences frozen at this step (deterministic in seed, step and parameter)."""
