@@ -19,7 +19,7 @@ from typing import Any
 
 import dspy
 
-from dspy_dlpo.autograd.text import word_count
+from dspy_dlpo.text import word_count
 from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.lm.llama import seed_sampling
 from dspy_dlpo.program import evaluate, get_params

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write_json
-from .presets import STRATEGIES
+from .strategies import registry
 from .validate import number_type
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -68,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--batch-size", type=number_type(), default=5)
     opt.add_argument("--append-on-no-op", action="store_true",
                      help="when a rewrite comes back unchanged, ask for one sentence to append instead")
-    for name in STRATEGIES:
-        opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
+    for entry in registry.BUILTIN:
+        opt.add_argument(entry.flag, action="store_true",
+                         help=f"switch {'off' if entry.default else 'on'} {entry.keyword}")
     for split in ("train", "val", "test"):
         opt.add_argument(f"--n-{split}", type=number_type(), help=f"use the first N examples of the {split} split")
     demo = sub.add_parser("demo", help="a short real run on the embedded local model (~12 min on 2 cores)")
@@ -168,7 +169,7 @@ def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any,
                    scores: dict[str, Any], out: Path) -> dict[str, Any]:
     """Save the program, report and plot; print the accepted proposals, the optimized instructions,
     the table and, last, the saved paths."""
-    from .autograd.text import word_count
+    from .text import word_count
     from .summary import plot_scores, proposal_line, run_title, summarize, table
 
     words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
@@ -200,9 +201,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 "timeout_seconds", "rollout_timeout"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    for name in STRATEGIES:
-        if getattr(args, f"no_{name}"):
-            options[name] = False
+    for entry in registry.BUILTIN:
+        if getattr(args, entry.flag.removeprefix("--").replace("-", "_")):
+            options[entry.keyword] = not entry.default
     return options
 
 

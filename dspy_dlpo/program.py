@@ -16,7 +16,7 @@ from typing import Any
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from .autograd.text import trim_middle
+from .text import trim_middle
 from .contract import OUT_OF_RANGE
 from .pool import Lease, run_jobs
 from .redact import redact

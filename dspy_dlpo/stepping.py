@@ -18,12 +18,12 @@ from .autograd.backward import compute_gradient
 from .autograd.diagnosis import analyze, summary_line
 from .autograd.loss import loss_text
 from .autograd.step import Update, propose_update
-from .autograd.text import split_sentences, word_count
+from .text import split_sentences, word_count
 from .autograd.update_prompt import pick_failures
 from .budget import StepPlan
 from .health import reply_excerpt
 from .program import Rollout, describe_role, signature_fields
-from .strategies.base import Decision, StepContext, derived_rng
+from .core import Decision, StepContext, derived_rng
 from .strategies.learning_rate import TextualLearningRate
 
 logger = logging.getLogger(__name__)

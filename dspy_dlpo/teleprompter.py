@@ -22,8 +22,7 @@ from .contract import check_inputs, default_metric, metric_name
 from .dataloader import example_key, prepare_data
 from .console import run_console
 from .leakage import check_allow
-from .options import (AUTO_PRESETS, alias, build_strategies, check_budget_options, check_callbacks, check_lm,
-                      resolve_budget)
+from .options import AUTO_PRESETS, alias, check_budget_options, check_callbacks, check_lm, resolve_budget
 from .peers import check_peer_keywords
 from .lm.llama import seed_sampling
 from .program import DEFAULT_ROLLOUT_TIMEOUT, check_metric, get_params, with_params
@@ -31,8 +30,9 @@ from .redact import install_log_filter, register_lm
 from .results import TrialLogs, build_results, save_programs
 from .state import RunState
 from .stopping import build_conditions, check_stoppers
-from .strategies.base import Strategy
+from .core import Strategy
 from .strategies.learning_rate import TextualLearningRate
+from .strategies.registry import build_strategies, defaults, keywords
 from .tracking import mlflow_tracker, require_mlflow
 from .validate import check_bool, positive_int, positive_number
 from .trainer import Trainer, TrainerConfig
@@ -46,6 +46,7 @@ RUN_CONTROLS = ("max_metric_calls", "max_full_evals", "max_steps", "patience", "
                 "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures", "rollout_timeout")
 
 
+STRATEGY_DEFAULTS = defaults()  # the strategy keywords' defaults, from the registry
 LINE_SEARCH = 3  # candidates per step with the learning rate on: edit bounds k, k/2, k/4
 
 
@@ -160,14 +161,19 @@ class DLPOTeleprompter(Teleprompter):
                  progress: bool = True, verbose: bool = True, track_stats: bool = True, use_mlflow: bool = False,
                  max_optimizer_tokens: int | None = None, max_cost_usd: float | None = None,
                  timeout_seconds: float | None = None, stopper: Any = None,
-                 learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
-                 annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
+                 learning_rate: Any = STRATEGY_DEFAULTS["learning_rate"], lr_decay: Any = STRATEGY_DEFAULTS["lr_decay"],
+                 dropout: Any = STRATEGY_DEFAULTS["dropout"], feedback_dropout: float = 0.0,
+                 annealing: Any = STRATEGY_DEFAULTS["annealing"], momentum: Any = STRATEGY_DEFAULTS["momentum"],
+                 contrastive: Any = STRATEGY_DEFAULTS["contrastive"],
+                 regularization: Any = STRATEGY_DEFAULTS["regularization"],
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int | None = None,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
                  rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
                  leak_allow: Sequence[str] = (), **peer_options: Any) -> None:
         super().__init__()
+        # a registered strategy without a keyword of its own here (one file + one registry line)
+        switches = {k: peer_options.pop(k) for k in keywords() if k in peer_options}
         check_peer_keywords("DLPOTeleprompter", peer_options, known=list(inspect.signature(type(self)).parameters))
         if metric is not None:
             check_metric(metric)
@@ -208,10 +214,10 @@ class DLPOTeleprompter(Teleprompter):
         self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd, allow_none=True)
         self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds, allow_none=True)
         self.stoppers = check_stoppers(stopper)
-        self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
-                                           feedback_dropout=feedback_dropout, annealing=annealing,
-                                           momentum=momentum, contrastive=contrastive,
-                                           regularization=regularization, extra=strategies)
+        switches.update(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout, annealing=annealing,
+                        momentum=momentum, contrastive=contrastive, regularization=regularization,
+                        feedback_dropout=feedback_dropout)
+        self.strategies = build_strategies(switches, extra=strategies)
         # not `self.callbacks`: DSPy calls the objects there as its own BaseCallbacks around compile
         self.observers = check_callbacks(callbacks)
         line_search = any(isinstance(s, TextualLearningRate) for s in self.strategies)

@@ -29,7 +29,7 @@ from .leakage import LeakGuard
 from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
 from .state import RunState
 from .stepping import StepMixin, mean_score
-from .strategies.base import Strategy
+from .core import Strategy
 
 logger = logging.getLogger(__name__)
 

@@ -298,7 +298,7 @@ def _fake_binary(tmp_path: Path) -> Path:
 
 
 def test_auto_backend_falls_back_to_inprocess_without_a_binary(monkeypatch, tmp_path):
-    import dspy_dlpo.lm as lm_pkg
+    import dspy_dlpo.lm.factory as lm_pkg
 
     monkeypatch.setattr(lm_pkg, "AUTO_BACKEND", "server")
     monkeypatch.setenv("DSPY_DLPO_BIN_CACHE", str(tmp_path / "empty"))
@@ -310,7 +310,7 @@ def test_auto_backend_falls_back_to_inprocess_without_a_binary(monkeypatch, tmp_
 
 
 def test_make_lm_server_backend_shares_one_server(tmp_path):
-    import dspy_dlpo.lm as lm_pkg
+    import dspy_dlpo.lm.factory as lm_pkg
 
     model = tmp_path / "tiny.gguf"
     model.write_bytes(b"GGUF")

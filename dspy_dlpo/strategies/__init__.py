@@ -1,7 +1,7 @@
 """The seven DLPO strategies as composable, stateless objects (see :mod:`.base` for the hooks)."""
 
 from .annealing import TextualSimulatedAnnealing
-from .base import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
+from ..core import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
 from .contrastive import TextualContrastiveLearning
 from .dropout import TextualDropout
 from .learning_rate import TextualLearningRate

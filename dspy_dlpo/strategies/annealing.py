@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from ..validate import real_number
-from .base import Decision, StepContext, Strategy, greedy_accept
+from ..core import Decision, StepContext, Strategy, greedy_accept
 
 
 class TextualSimulatedAnnealing(Strategy):
@@ -36,6 +36,8 @@ class TextualSimulatedAnnealing(Strategy):
     """
 
     name = "annealing"
+    option_default = True
+    order = 60
 
     def __init__(self, p0: float = 0.3, *, decay: float = 0.85, max_drop: float = 1.0) -> None:
         self.p0 = real_number("annealing p0", p0, 0.0, 1.0, low_open=False, high_open=True, finite=True)
