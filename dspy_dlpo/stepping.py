@@ -24,6 +24,7 @@ from .budget import StepPlan
 from .health import reply_excerpt
 from .program import Rollout, describe_role, signature_fields
 from .core import Decision, StepContext, derived_rng
+from .record import StepRecord
 from .strategies.learning_rate import TextualLearningRate
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def mean_score(rollouts: list[Rollout]) -> float:
 class StepMixin:
     """The step methods of :class:`~dspy_dlpo.trainer.Trainer` (see the module docstring)."""
 
-    def train_step(self, plan: StepPlan | None = None) -> dict[str, Any]:
+    def train_step(self, plan: StepPlan | None = None) -> StepRecord:
         """One step on one parameter (round-robin over the predictors the minibatch reaches) sized by
         ``plan`` (minibatch size and candidates; the configured ones by default); returns its trial record."""
         state, step = self.state, self.state.step
@@ -51,15 +52,14 @@ class StepMixin:
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
                           candidates=state.candidates, params=dict(state.params),
                           fields=signature_fields(self.program, param), leak_guard=self.leak_guard)
-        record: dict[str, Any] = {
-            "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
-            "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),
-            "batch_score_after": None, "delta": None, "accepted": False, "val_score": None,
-            "rollouts": [r.to_json() for r in current]}
+        record = StepRecord(step=step, param=param, batch=[i for i, _ in pairs], instruction_before=instruction,
+                            instruction_after=None, gradient=None, batch_score_before=mean_score(current),
+                            batch_score_after=None, delta=None, accepted=False, val_score=None,
+                            rollouts=[r.to_json() for r in current])
         if unreached:
-            record["unreached"] = unreached
+            record.unreached = unreached
         self._run_step(ctx, record, pairs, plan.candidates)
-        record["acted"] = dict(ctx.acted)
+        record.acted = dict(ctx.acted)
         record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
                       step_metric_calls=state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=self.client.calls - opt0)
@@ -87,7 +87,7 @@ class StepMixin:
         """Index of the validated candidate holding ``params`` (0 when none does)."""
         return next((i for i, c in enumerate(self.state.candidates) if c["params"] == params), 0)
 
-    def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+    def _run_step(self, ctx: StepContext, record: StepRecord, pairs: list[tuple[int, dspy.Example]],
                   candidates: int) -> None:
         """Backward, update, acceptance and validation; fills ``record`` with what happened."""
         if all(r.score >= 1.0 for r in ctx.rollouts):
@@ -116,9 +116,11 @@ class StepMixin:
         record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
                       frozen=ctx.scratch.get("frozen", []), directives=first.directives,
                       shown=_shown_summary(ctx.scratch.get("shown")))
+        if ctx.scratch.get("refused"):
+            record.refused = sorted(set(ctx.scratch["refused"]))
         self._record_leaks(record, ctx.scratch.get("leaks"))
         if len(updates) > 1:
-            record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
+            record.proposals = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
                                    for u in updates]
         usable = distinct([u for u in updates if u.instruction is not None])
         if not usable:
@@ -126,15 +128,15 @@ class StepMixin:
             self.state.count_fault(f"update_{last.reason}")
             record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
             if last.reason == "unparseable" and last.reply:
-                record["reply"] = reply_excerpt(last.reply)
+                record.reply = reply_excerpt(last.reply)
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
-    def _record_leaks(self, record: dict[str, Any], kinds: list[str] | None) -> None:
+    def _record_leaks(self, record: StepRecord, kinds: list[str] | None) -> None:
         """The kinds of leak the guard caught in this step's rewrites (one per kind per refused rewrite),
         in the trial record and counted as faults ``leak_<kind>``."""
         if kinds:
-            record["leaks"] = list(kinds)
+            record.leaks = list(kinds)
             for kind in kinds:
                 self.state.count_fault(f"leak_{kind}")
 
@@ -168,7 +170,7 @@ class StepMixin:
             scored.append((update, after, 100.0 * (mean_score(after) - mean_score(ctx.rollouts)), penalty))
         return scored
 
-    def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+    def _accept_or_reject(self, ctx: StepContext, record: StepRecord, pairs: list[tuple[int, dspy.Example]],
                           updates: list[Update]) -> None:
         scored = self._score_candidates(ctx, pairs, updates)
         # the best minibatch score wins; among equals the length penalty (regularization) decides, else the
@@ -196,7 +198,7 @@ class StepMixin:
                       rollouts_after=[r.to_json() for r in after],
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
         if len(scored) > 1:
-            record["candidate_batch_scores"] = [mean_score(a) for _, a, _, _ in scored]
+            record.candidate_batch_scores = [mean_score(a) for _, a, _, _ in scored]
         for other, _, delta, _ in scored:  # minibatch winners and ties left unvalidated: kept for the end
             if delta >= 0 and (other is not update or not (decision.accepted and (score_delta > 0 or validate_tie))):
                 self.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
@@ -205,7 +207,7 @@ class StepMixin:
         self.state.params = params
         if score_delta > 0 or validate_tie:
             score, _ = self.validate(params, ctx.step)
-            record["val_score"] = score
+            record.val_score = score
             self._keep_best(record, score)
         else:
             # an annealing move or a tie the budget cannot validate: the search moves on without a
@@ -213,7 +215,7 @@ class StepMixin:
             self.state.current_score = None
             record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")
 
-    def _keep_best(self, record: dict[str, Any], score: float) -> None:
+    def _keep_best(self, record: StepRecord, score: float) -> None:
         """After a validation: a program below the best validated one is left, and the next step
         starts from the best (the search never drifts away from what it has proven). One at or above
         the best stays current, though it becomes the best only with a clear margin (see
@@ -224,7 +226,7 @@ class StepMixin:
         self.state.params, self.state.current_score = dict(self.state.best_params), self.state.best_score
         self.state.origin = self._index_of(self.state.best_params)
         record.update(returned_to_best=True,
-                      reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
+                      reason=f"{record.reason}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
                              "the next step starts from the best program")
 
 

@@ -27,6 +27,7 @@ from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
 from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
+from .record import StepRecord
 from .state import RunState
 from .stepping import StepMixin, mean_score
 from .core import Strategy
@@ -181,21 +182,21 @@ class Trainer(StepMixin):
             return None
         return max(self.state.pending, key=lambda p: (p["delta"], p["step"]))
 
-    def validate_pending(self) -> dict[str, Any]:
+    def validate_pending(self) -> StepRecord:
         """Spend the end of the budget on validating :meth:`next_pending`; returns its trial record."""
         pending, calls0 = self.next_pending(), self.state.spend.metric_calls
         score, _ = self.validate(pending["params"], self.state.step)
         changed = [k for k in pending["params"] if pending["params"][k] != self.state.params.get(k)]
         param = changed[0] if changed else self.names[0]
-        record = {"step": self.state.step, "param": param, "batch": [], "instruction_before": self.state.params[param],
-                  "rollouts": [], "batch_score_before": None, "outcome": "validated",
-                  "reason": f"the budget's end: validated the most promising unvalidated candidate of step "
-                            f"{pending['step']} (minibatch {pending['delta']:+.1f} points)",
-                  "instruction_after": pending["params"].get(changed[0]) if changed else None,
-                  "val_score": score, "accepted": False, "acted": {}}
+        record = StepRecord(step=self.state.step, param=param, batch=[], instruction_before=self.state.params[param],
+                            rollouts=[], batch_score_before=None, outcome="validated",
+                            reason=f"the budget's end: validated the most promising unvalidated candidate of step "
+                                   f"{pending['step']} (minibatch {pending['delta']:+.1f} points)",
+                            instruction_after=pending["params"].get(changed[0]) if changed else None,
+                            val_score=score, accepted=False, acted={})
         if self.state.best_params == pending["params"]:
             self.state.params, self.state.current_score = dict(pending["params"]), score
-            record["accepted"] = True
+            record.accepted = True
         record.update(best_score=self.state.best_score, metric_calls=self.state.spend.metric_calls,
                       step_metric_calls=self.state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=0)
@@ -265,9 +266,10 @@ class Trainer(StepMixin):
         while (reason := self.stop_reason()) is None:
             calls, replies = self.client.calls, self.client.replies
             plan = self.plan()
-            record = self.train_step(plan) if plan is not None else self.validate_pending()
-            record["failed"] = step_failure(record, asked=self.client.calls > calls,
-                                            replied=self.client.replies > replies)
+            step = self.train_step(plan) if plan is not None else self.validate_pending()
+            step.failed = step_failure(step.to_json(), asked=self.client.calls > calls,
+                                       replied=self.client.replies > replies)
+            record = step.to_json()  # the run's history holds JSON: checkpoints and trial logs
             self.state.history.append(record)
             self.state.step += 1
             if warning := unparseable_warning(self.state.history):

@@ -75,6 +75,7 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     for strategy in strategies:
         message = strategy.check(ctx, candidate)
         if message:
+            ctx.scratch.setdefault("refused", []).append(strategy.name)  # the trial record's ``refused``
             return candidate, "clipped", message
     return candidate, "ok", ""
 
