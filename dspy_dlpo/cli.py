@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write_json
+from .config import DLPOConfig
+from .options import AUTO_PRESETS
 from .strategies import registry
 from .validate import number_type
 
@@ -49,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--module", choices=("cot", "predict"), default="cot",
                      help="the task's program: dspy.ChainOfThought (cot, default) or dspy.Predict")
     _common(opt)
-    opt.add_argument("--auto", choices=("light", "medium", "heavy"))
+    opt.add_argument("--auto", choices=AUTO_PRESETS)
     opt.add_argument("--max-metric-calls", type=number_type())
     opt.add_argument("--max-steps", type=number_type())
     opt.add_argument("--patience", type=number_type(), help="stop after N steps without a new best validation score")
@@ -65,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="let rewrites copy contact details, credentials or passages of the training data")
     opt.add_argument("--leak-allow", action="append", default=[], metavar="TEXT",
                      help="a string the leakage guard lets through (repeatable)")
-    opt.add_argument("--batch-size", type=number_type(), default=5)
+    opt.add_argument("--batch-size", type=number_type(), default=DLPOConfig.defaults()["batch_size"])
     opt.add_argument("--append-on-no-op", action="store_true",
                      help="when a rewrite comes back unchanged, ask for one sentence to append instead")
     for entry in registry.BUILTIN:
