@@ -1,20 +1,24 @@
-"""One DLPO step (the per-step half of :class:`~dspy_dlpo.trainer.Trainer`).
+"""One DLPO step: :class:`Step`.
 
 Forward on the minibatch, loss, backward (the critique), update (one or more rewrites), the
 candidates scored on the same minibatch, acceptance (:mod:`dspy_dlpo.acceptance`), validation and
-the return to the best program. :class:`StepMixin` reads the trainer's state, client, strategies,
-config and evaluation methods; the loop, budget and checkpoints stay in the trainer.
+the return to the best program. A step is built from what it uses, declared: the program, an
+:class:`Evaluator` (rollouts, validation, minibatches and the budget's pending candidates: the
+trainer), the optimizer client, the strategies and the loop's config; :meth:`Step.run` advances a
+:class:`~dspy_dlpo.state.RunState` by one step and returns its :class:`~dspy_dlpo.record.StepRecord`.
+The loop, budget and checkpoints stay in the trainer.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dspy
 
 from .acceptance import decide, distinct
 from .autograd.backward import compute_gradient
+from .autograd.client import OptimizerClient
 from .autograd.diagnosis import analyze, summary_line
 from .autograd.loss import loss_text
 from .autograd.step import Update, propose_update
@@ -23,9 +27,14 @@ from .autograd.update_prompt import pick_failures
 from .budget import StepPlan
 from .health import reply_excerpt
 from .program import Rollout, describe_role, signature_fields
-from .core import Decision, StepContext, derived_rng
+from .core import Decision, StepContext, Strategy, derived_rng
 from .record import StepRecord
+from .leakage import LeakGuard
+from .state import RunState
 from .strategies.learning_rate import TextualLearningRate
+
+if TYPE_CHECKING:
+    from .trainer import TrainerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +44,47 @@ def mean_score(rollouts: list[Rollout]) -> float:
     return sum(r.score for r in rollouts) / len(rollouts)
 
 
-class StepMixin:
-    """The step methods of :class:`~dspy_dlpo.trainer.Trainer` (see the module docstring)."""
+class Evaluator(Protocol):
+    """What a step asks of the run (the trainer is one): rollouts, validation and minibatches, and
+    the budget's bookkeeping of candidates left unvalidated."""
 
-    def train_step(self, plan: StepPlan | None = None) -> StepRecord:
-        """One step on one parameter (round-robin over the predictors the minibatch reaches) sized by
-        ``plan`` (minibatch size and candidates; the configured ones by default); returns its trial record."""
-        state, step = self.state, self.state.step
+    def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]],
+                 split: str = "training") -> list[Rollout]: ...
+
+    def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]: ...
+
+    def batch(self, step: int, size: int | None = None) -> list[tuple[int, dspy.Example]]: ...
+
+    def can_validate_tie(self) -> bool: ...
+
+    def add_pending(self, params: dict[str, str], delta: float, step: int) -> None: ...
+
+
+class Step:
+    """One DLPO step (see the module docstring)."""
+
+    def __init__(self, *, program: dspy.Module, evaluator: Evaluator, client: OptimizerClient,
+                 strategies: list[Strategy], config: TrainerConfig, leak_guard: LeakGuard | None = None) -> None:
+        self.program, self.runs, self.client = program, evaluator, client
+        self.strategies, self.config, self.leak_guard = strategies, config, leak_guard
+        acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
+        if len(acceptors) > 1:
+            raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
+        self.acceptor = acceptors[0] if acceptors else None
+        self._unreached_logged: set[str] = set()  # predictors already reported as not reached
+        self.state: RunState = None  # type: ignore[assignment]  # the state being advanced (set by run)
+        self.names: list[str] = []
+
+    def run(self, state: RunState, plan: StepPlan | None = None) -> StepRecord:
+        """One step on one parameter of ``state`` (round-robin over the predictors the minibatch reaches)
+        sized by ``plan`` (minibatch size and candidates; the configured ones by default); returns its
+        trial record."""
+        self.state, self.names = state, list(state.params)
+        step = state.step
         plan = plan or StepPlan(self.config.batch_size, self.config.candidates_per_step)
-        pairs = self.batch(step, plan.batch_size)
+        pairs = self.runs.batch(step, plan.batch_size)
         calls0, opt0 = state.spend.metric_calls, self.client.calls
-        current = self.evaluate(state.params, pairs)
+        current = self.runs.evaluate(state.params, pairs)
         param, unreached = self._pick_param(step, current)
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
@@ -165,7 +204,7 @@ class StepMixin:
         """Each candidate on the step's minibatch: ``(update, rollouts, score change in points, penalty)``."""
         scored = []
         for update in updates:
-            after = self.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
+            after = self.runs.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
             penalty = sum(s.penalty(update.instruction) - s.penalty(ctx.instruction) for s in self.strategies)
             scored.append((update, after, 100.0 * (mean_score(after) - mean_score(ctx.rollouts)), penalty))
         return scored
@@ -184,7 +223,7 @@ class StepMixin:
         candidate = update.instruction
         params = {**self.state.params, ctx.param: candidate}
         # a tie is validated when the budget allows: the validation set, not the length, decides it
-        validate_tie = score_delta == 0 and self.can_validate_tie()
+        validate_tie = score_delta == 0 and self.runs.can_validate_tie()
         decision = decide(self.acceptor, ctx, score_delta, penalty)
         if validate_tie and not decision.accepted:
             decision = Decision(True, f"tie on the minibatch, validated ({decision.reason})")
@@ -201,12 +240,12 @@ class StepMixin:
             record.candidate_batch_scores = [mean_score(a) for _, a, _, _ in scored]
         for other, _, delta, _ in scored:  # minibatch winners and ties left unvalidated: kept for the end
             if delta >= 0 and (other is not update or not (decision.accepted and (score_delta > 0 or validate_tie))):
-                self.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
+                self.runs.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
         if not decision.accepted:
             return
         self.state.params = params
         if score_delta > 0 or validate_tie:
-            score, _ = self.validate(params, ctx.step)
+            score, _ = self.runs.validate(params, ctx.step)
             record.val_score = score
             self._keep_best(record, score)
         else:

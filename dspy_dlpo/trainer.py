@@ -29,7 +29,7 @@ from .leakage import LeakGuard
 from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
 from .record import StepRecord
 from .state import RunState
-from .stepping import StepMixin, mean_score
+from .stepping import Step, mean_score
 from .core import Strategy
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
     return patience is not None and step - (best_step + 1) >= patience
 
 
-class Trainer(StepMixin):
+class Trainer:
     """Runs DLPO steps on ``program`` until the budget, ``max_steps`` or a stop request ends it."""
 
     def __init__(self, *, program: dspy.Module, metric: Callable, trainset: Sequence[dspy.Example],
@@ -83,13 +83,10 @@ class Trainer(StepMixin):
                                            for e in self.trainset), config.leak_allow) if config.leak_guard else None
         self.task_meter = UsageMeter(outer=dspy.settings.usage_tracker)  # dspy.track_usage() sees the run
         self._restore_meters()
-        acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
-        if len(acceptors) > 1:
-            raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
-        self.acceptor = acceptors[0] if acceptors else None
+        self.stepper = Step(program=program, evaluator=self, client=client, strategies=strategies, config=config,
+                            leak_guard=self.leak_guard)
         self._snapshot: dict[str, Any] | None = None
         self._failures_from = 0  # history index from which consecutive failures count
-        self._unreached_logged: set[str] = set()  # predictors already reported as not reached
         self._metric_errors = 0  # rollouts of this process whose metric raised or returned a non-number
 
     # -- evaluation -----------------------------------------------------------------------
@@ -266,7 +263,7 @@ class Trainer(StepMixin):
         while (reason := self.stop_reason()) is None:
             calls, replies = self.client.calls, self.client.replies
             plan = self.plan()
-            step = self.train_step(plan) if plan is not None else self.validate_pending()
+            step = self.stepper.run(self.state, plan) if plan is not None else self.validate_pending()
             step.failed = step_failure(step.to_json(), asked=self.client.calls > calls,
                                        replied=self.client.replies > replies)
             record = step.to_json()  # the run's history holds JSON: checkpoints and trial logs
