@@ -9,7 +9,7 @@ result files hold. A field that a step never set is left out of that dict (a ski
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -26,11 +26,12 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class StepRecord:
     """What one step did, for the trial log (every field is JSON-friendly).
 
-    The fields are in the order the trial logs list them. ``acted`` maps a strategy to what it did in
+    The fields are in the order the trial logs list them; a field the step never set holds
+    :data:`ABSENT` and is left out of :meth:`to_json`. ``acted`` maps a strategy to what it did in
     the step; ``refused`` names the strategies whose check refused a rewrite of the step (a broken
     edit bound, frozen sentences changed, too many words); ``extra`` keeps keys this version does not
     know (read from an older trial log), written back unchanged.
@@ -38,48 +39,54 @@ class StepRecord:
 
     step: int
     param: str
-    batch: list[int] = ABSENT
-    instruction_before: str | None = ABSENT
-    instruction_after: str | None = ABSENT
-    gradient: str | None = ABSENT
-    batch_score_before: float | None = ABSENT
-    batch_score_after: float | None = ABSENT
-    delta: float | None = ABSENT
-    accepted: bool = ABSENT
-    val_score: float | None = ABSENT
-    rollouts: list[dict[str, Any]] = ABSENT
-    unreached: list[str] = ABSENT
-    diagnosis: dict[str, Any] = ABSENT
-    attempts: int = ABSENT
-    problems: list[str] = ABSENT
-    refused: list[str] = ABSENT
-    frozen: list[str] = ABSENT
-    directives: dict[str, list[str]] = ABSENT
-    shown: dict[str, Any] | None = ABSENT
-    leaks: list[str] = ABSENT
-    proposals: list[dict[str, Any]] = ABSENT
-    reply: str = ABSENT
-    score_delta: float = ABSENT
-    penalty: float = ABSENT
-    outcome: str = ABSENT
-    reason: str = ABSENT
-    accept_probability: float = ABSENT
-    accept_draw: float | None = ABSENT
-    clipped: bool = ABSENT
-    appended: bool = ABSENT
-    rollouts_after: list[dict[str, Any]] = ABSENT
-    words_before: int = ABSENT
-    words_after: int = ABSENT
-    candidate_batch_scores: list[float] = ABSENT
-    returned_to_best: bool = ABSENT
-    acted: dict[str, str] = ABSENT
-    best_score: float = ABSENT
-    metric_calls: int = ABSENT
-    step_metric_calls: int = ABSENT
-    optimizer_calls: int = ABSENT
-    step_optimizer_calls: int = ABSENT
-    failed: str | None = ABSENT
-    extra: dict[str, Any] = field(default_factory=dict)
+    batch: list[int]
+    instruction_before: str | None
+    instruction_after: str | None
+    gradient: str | None
+    batch_score_before: float | None
+    batch_score_after: float | None
+    delta: float | None
+    accepted: bool
+    val_score: float | None
+    rollouts: list[dict[str, Any]]
+    unreached: list[str]
+    diagnosis: dict[str, Any]
+    attempts: int
+    problems: list[str]
+    refused: list[str]
+    frozen: list[str]
+    directives: dict[str, list[str]]
+    shown: dict[str, Any] | None
+    leaks: list[str]
+    proposals: list[dict[str, Any]]
+    reply: str
+    score_delta: float
+    penalty: float
+    outcome: str
+    reason: str
+    accept_probability: float
+    accept_draw: float | None
+    clipped: bool
+    appended: bool
+    rollouts_after: list[dict[str, Any]]
+    words_before: int
+    words_after: int
+    candidate_batch_scores: list[float]
+    returned_to_best: bool
+    acted: dict[str, str]
+    best_score: float
+    metric_calls: int
+    step_metric_calls: int
+    optimizer_calls: int
+    step_optimizer_calls: int
+    failed: str | None
+    extra: dict[str, Any]
+
+    def __init__(self, step: int, param: str, **values: Any) -> None:
+        self.step, self.param, self.extra = step, param, {}
+        for name in _NAMES[2:]:
+            setattr(self, name, ABSENT)
+        self.update(**values)
 
     def update(self, **values: Any) -> None:
         """Set fields by name; an unknown name is an error (a typo would otherwise be a silent new key)."""

@@ -133,7 +133,8 @@ def test_wrong_installed_version_is_reported(fake_parts, monkeypatch):
 
 
 def test_registry_pins_match_the_install_script():
-    script = (REPO / ".ci" / "install-local-model.sh").read_text()
+    script = (REPO / ".ci" / "model-pins.txt").read_text()  # read by .ci/install-local-model.sh
+    assert "model-pins.txt" in (REPO / ".ci" / "install-local-model.sh").read_text()
     pins: dict[str, list[tuple[str, str]]] = {}
     for model, dist, version in re.findall(r"^(\S+) ([\w.-]+)==([\w.]+) [0-9a-f]{64}$", script, re.M):
         pins.setdefault(model, []).append((dist, version))
