@@ -1,4 +1,5 @@
-"""The seven DLPO strategies as composable, stateless objects (see :mod:`.base` for the hooks)."""
+"""The seven DLPO strategies as composable, stateless objects (the hooks: :mod:`dspy_dlpo.core`; the table of
+built-in strategies that the keywords, presets, CLI and ablations read: :mod:`.registry`)."""
 
 from .annealing import TextualSimulatedAnnealing
 from ..core import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
