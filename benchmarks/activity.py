@@ -2,16 +2,19 @@
 
 "Acted" means the strategy changed what the step did, not merely that it was switched on:
 
-* learning_rate: a rewrite broke the edit bound (re-asked or clipped);
+* learning_rate: a rewrite broke the edit bound (``refused`` names it) or was clipped;
 * dropout: sentences were frozen in the step;
-* annealing: a drop was put to the draw (``accept_draw`` recorded), and separately how many of
-  those draws accepted the drop;
+* annealing: a drop was put to the draw, and separately how many of those draws accepted the drop;
 * momentum: earlier critiques were shown in the rewrite prompt;
 * contrastive: better/worse instructions or a run pair were shown;
-* regularization: the length penalty decided a step (a tie rejected for being longer, or a
-  shorter tie accepted), or a rewrite broke ``max_words``.
+* regularization: the length penalty decided a tie (``score_delta`` 0 and a ``penalty``: a longer
+  tie rejected, a shorter one accepted), or a rewrite broke ``max_words`` (``refused`` names it).
 
-Steps that never reached a rewrite (minibatch solved, no critique) count in ``steps`` only.
+Everything is read from structured fields of the trial record (:class:`dspy_dlpo.record.StepRecord`),
+never from the wording of a message: dropout, annealing, momentum and contrastive from ``acted``, where
+each strategy notes what it did; records written before ``acted`` existed from ``frozen``,
+``accept_draw`` and ``shown``. Steps that never reached a rewrite (minibatch solved, no critique) count
+in ``steps`` only.
 
 :func:`field_invention_table` counts a failure of the rewrite rather than a strategy: rewrites that name a
 field the program does not have (a backticked name absent from the run's seed instruction, which for DSPy's
@@ -24,6 +27,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from dspy_dlpo.record import ABSENT, StepRecord
+
 from .proposals import step_proposals
 
 ACTS = ("learning_rate", "dropout", "annealing_draws", "annealing_accepted", "momentum", "contrastive",
@@ -35,20 +40,30 @@ def _contrast_shown(shown: dict[str, Any]) -> bool:
     return bool(contrast.get("better") or contrast.get("worse") or contrast.get("pair"))
 
 
-def step_acts(record: dict[str, Any]) -> dict[str, bool]:
+def _noted(record: StepRecord) -> dict[str, bool]:
+    """Dropout, annealing draws, momentum and contrastive: from ``acted``, or for a record written before
+    ``acted`` existed, from the fields that recorded the same facts."""
+    if record.acted is not ABSENT:
+        return {name: name in record.acted for name in ("dropout", "annealing", "momentum", "contrastive")}
+    shown = record.shown or {}
+    return {"dropout": bool(record.frozen), "annealing": record.accept_draw not in (None, ABSENT),
+            "momentum": bool((shown.get("earlier_critiques") or {}).get("count")),
+            "contrastive": _contrast_shown(shown)}
+
+
+def step_acts(entry: dict[str, Any]) -> dict[str, bool]:
     """Which strategies acted in one trial-log record (see the module docstring)."""
-    problems = " ".join(record.get("problems") or [])
-    shown = record.get("shown") or {}
-    reason = str(record.get("reason") or "")
-    drew = record.get("accept_draw") is not None
+    record = StepRecord.from_json(entry)
+    refused, noted = record.refused or [], _noted(record)
+    length_tie = record.score_delta == 0 and bool(record.penalty)
     return {
-        "learning_rate": "sentences but at most" in problems or bool(record.get("clipped")),
-        "dropout": bool(record.get("frozen")),
-        "annealing_draws": drew,
-        "annealing_accepted": drew and bool(record.get("accepted")),
-        "momentum": bool((shown.get("earlier_critiques") or {}).get("count")),
-        "contrastive": _contrast_shown(shown),
-        "regularization": "but longer" in reason or "shorter (penalty" in reason or "the limit is" in problems,
+        "learning_rate": "learning_rate" in refused or bool(record.clipped),
+        "dropout": noted["dropout"],
+        "annealing_draws": noted["annealing"],
+        "annealing_accepted": noted["annealing"] and bool(record.accepted),
+        "momentum": noted["momentum"],
+        "contrastive": noted["contrastive"],
+        "regularization": "regularization" in refused or length_tie,
     }
 
 

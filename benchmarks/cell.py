@@ -19,14 +19,15 @@ from typing import Any
 
 import dspy
 
-from dspy_dlpo.autograd.text import word_count
+from dspy_dlpo.text import word_count
+from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.lm.llama import seed_sampling
-from dspy_dlpo.program import get_params
+from dspy_dlpo.program import evaluate, get_params
 
 from .environment import code_version, machine_info
 from .evalcache import EvalCache, cache_key
-from .harness import (PROJECT_ROOT, SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path, demo_count, evaluate,
-                      lm_call_count, metered_lm, relative_command, write_json_atomic)
+from .harness import (PROJECT_ROOT, RESULT_JSON, SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path,
+                      demo_count, lm_call_count, metered_lm, relative_command)
 from .lms import LMPool, is_local, task_max_tokens
 from .optimizers import OptimizerSetup, run_optimizer
 
@@ -174,5 +175,5 @@ def run_and_record(args: argparse.Namespace, pool: LMPool, task: Any, optimizer:
         record.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000],
                       traceback=traceback.format_exc()[-6000:], wall_time_s=round(time.perf_counter() - start, 2))
     record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_json_atomic(path, record)
+    atomic_write_json(path, record, **RESULT_JSON)
     return record

@@ -12,7 +12,6 @@ Everything an optimizer spends is measured here, the same way for every optimize
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -26,7 +25,6 @@ from typing import Any
 import dspy
 
 from dspy_dlpo.budget import UsageMeter
-from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.program import call_metric, metric_arity, normalize_metric_result
 
 from .stats import bootstrap_ci, paired_diff_ci, seed_mean_per_example  # noqa: F401 (single-level, re-exported)
@@ -54,20 +52,6 @@ def dlpo_variant(name: str) -> tuple[str, bool, int | None]:
         base, candidates = head, int(tail)
     append = base.endswith(APPEND)
     return base.removesuffix(APPEND), append, candidates
-
-
-def at_least(low: float, cast: Callable[[str], Any] = int) -> Callable[[str], Any]:
-    """An argparse ``type``: ``cast(text)`` if it is >= ``low``, else an error that names the bad value."""
-    def parse(text: str) -> Any:
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if cast is int else 'a number'}, "
-                                             f"got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-    return parse
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,18 +171,6 @@ class CountingMetric:
         return dspy.Prediction(score=score, feedback=text) if self.feedback else score
 
 
-def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable, *,
-             num_threads: int) -> list[float]:
-    """Per-example scores in [0, 1] of ``program`` on ``devset`` (failures score 0)."""
-    if not devset:
-        return []
-    scorer = CountingMetric(metric, feedback=False)
-    result = dspy.Evaluate(devset=devset, metric=scorer, num_threads=num_threads, display_progress=False,
-                           display_table=False, failure_score=0.0, max_errors=10**6,
-                           provide_traceback=False)(program)
-    return [float(score or 0.0) for _, _, score in result.results]
-
-
 # --------------------------------------------------------------------------------------------
 # Programs
 # --------------------------------------------------------------------------------------------
@@ -214,9 +186,8 @@ def cell_path(results_dir: Path, task: str, optimizer: str, seed: int) -> Path:
     return Path(results_dir) / task / optimizer / f"seed{seed}.json"
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write a result file (indented, keys in insertion order) with the library's atomic writer."""
-    atomic_write_json(path, data, indent=2, sort_keys=False, default=str)
+# how result files are written (with the library's atomic writer): indented, keys in insertion order
+RESULT_JSON: dict[str, Any] = {"indent": 2, "sort_keys": False, "default": str}
 
 
 def read_cell(path: Path) -> dict[str, Any] | None:

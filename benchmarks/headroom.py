@@ -33,8 +33,11 @@ if __package__ in (None, ""):  # allow ``python benchmarks/headroom.py``
 import dspy  # noqa: E402
 
 from .environment import code_version, machine_info  # noqa: E402
-from .harness import (PROJECT_ROOT, RESULTS_DIR, Stopwatch, at_least, evaluate, read_cell,  # noqa: E402
-                      relative_command, write_json_atomic)
+from dspy_dlpo.checkpoint import atomic_write_json  # noqa: E402
+from dspy_dlpo.program import evaluate  # noqa: E402
+from dspy_dlpo.validate import number_type  # noqa: E402
+
+from .harness import PROJECT_ROOT, RESULT_JSON, RESULTS_DIR, Stopwatch, read_cell, relative_command  # noqa: E402
 from .stats import bootstrap_ci  # noqa: E402
 from .lms import build_lm, task_max_tokens  # noqa: E402
 
@@ -121,9 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", nargs="+", default=[], help="bbh/<name> or gsm8k")
     p.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
-    p.add_argument("--n", type=at_least(1), default=100, help="examples per cell (train then val rows)")
+    p.add_argument("--n", type=number_type(int, 1), default=100, help="examples per cell (train then val rows)")
     p.add_argument("--model", default="local")
-    p.add_argument("--llm-threads", type=at_least(1), default=2)
+    p.add_argument("--llm-threads", type=number_type(int, 1), default=2)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=DEFAULT_DIR)
     p.add_argument("--table", action="store_true", help="render <results-dir>/README.md from the cells and exit")
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"skip (done): {path}", flush=True)
                         continue
                     record = run_cell(args, task, form, variant)
-                    write_json_atomic(path, record)
+                    atomic_write_json(path, record, **RESULT_JSON)
                     print(f"{task.name} {form} {variant}: {record['score']:.1f}% on {record['n']}", flush=True)
     (Path(args.results_dir) / "README.md").parent.mkdir(parents=True, exist_ok=True)
     (Path(args.results_dir) / "README.md").write_text(table(args.results_dir))

@@ -18,6 +18,7 @@ from typing import Any
 import dspy
 
 from dspy_dlpo import DLPOTeleprompter, presets
+from dspy_dlpo.strategies import registry
 
 from .harness import APPEND, CANDIDATES, CountingMetric, dlpo_variant
 from .peers import GEPA_VARIANTS, copro_plan, mipro_plan, run_copro, run_gepa, run_miprov2, seed_instruction
@@ -27,7 +28,7 @@ __all__ = ["OptimizerSetup", "copro_plan", "dlpo_flags", "expand", "mipro_plan",
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = presets.STRATEGIES
+STRATEGIES = registry.keywords()
 MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
 DLPO_BATCH_SIZE = 5

@@ -37,7 +37,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from .harness import DEFAULT_RESULTS_DIR, PROJECT_ROOT, at_least, write_json_atomic  # noqa: E402
+from dspy_dlpo.checkpoint import atomic_write_json  # noqa: E402
+from dspy_dlpo.validate import number_type  # noqa: E402
+
+from .harness import DEFAULT_RESULTS_DIR, PROJECT_ROOT, RESULT_JSON  # noqa: E402
 
 logger = logging.getLogger("benchmarks.overhead")
 
@@ -213,13 +216,13 @@ def run_one(state: StubState, api_base: str, optimizer: str, threads: int, args:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Optimizer overhead against a fixed-latency stub LM.")
-    p.add_argument("--latency", type=at_least(0.0, float), default=0.2)
-    p.add_argument("--budget", type=at_least(1), default=60)
-    p.add_argument("--n-train", type=at_least(1), default=12)
-    p.add_argument("--n-val", type=at_least(1), default=8)
-    p.add_argument("--threads", type=at_least(1), nargs="+", default=[1, 8])
+    p.add_argument("--latency", type=number_type(float, 0.0), default=0.2)
+    p.add_argument("--budget", type=number_type(int, 1), default=60)
+    p.add_argument("--n-train", type=number_type(int, 1), default=12)
+    p.add_argument("--n-val", type=number_type(int, 1), default=8)
+    p.add_argument("--threads", type=number_type(int, 1), nargs="+", default=[1, 8])
     p.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
-    p.add_argument("--timeout", type=at_least(1.0, float), default=240.0, help="seconds per run")
+    p.add_argument("--timeout", type=number_type(float, 1.0), default=240.0, help="seconds per run")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR / "overhead.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -245,12 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.shutdown()
     command = "python -m benchmarks.overhead " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    write_json_atomic(args.out, {"latency_s": args.latency, "budget": args.budget,
+    atomic_write_json(args.out, {"latency_s": args.latency, "budget": args.budget,
                                  "task": f"synthetic (n_train {args.n_train}, n_val {args.n_val})",
                                  "command": command.strip(), "runs": runs,
                                  "load_average_before": [round(x, 2) for x in load_before],
                                  "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                                 "nproc": os.cpu_count()})
+                                 "nproc": os.cpu_count()}, **RESULT_JSON)
     print(f"wrote {args.out}")
     return 0
 

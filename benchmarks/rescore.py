@@ -38,8 +38,11 @@ from dspy_dlpo.program import get_params, with_params  # noqa: E402
 
 from .cell import load_cell_task, score_block  # noqa: E402
 from .environment import code_version  # noqa: E402
-from .harness import (DEFAULT_RESULTS_DIR, EXTENDED, PROJECT_ROOT, at_least, evaluate, load_results,  # noqa: E402
-                      relative_command, write_json_atomic)
+from .harness import (DEFAULT_RESULTS_DIR, EXTENDED, PROJECT_ROOT, load_results,  # noqa: E402
+                      RESULT_JSON, relative_command)
+from dspy_dlpo.checkpoint import atomic_write_json  # noqa: E402
+from dspy_dlpo.program import evaluate  # noqa: E402
+from dspy_dlpo.validate import number_type  # noqa: E402
 from .lms import build_lm  # noqa: E402
 
 logger = logging.getLogger("benchmarks.rescore")
@@ -49,12 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--tasks", nargs="+", required=True, help="task names as in the cell files (e.g. 'x@predict')")
-    p.add_argument("--n-test", type=at_least(1), required=True, help="score the first n examples of the test split")
+    p.add_argument("--n-test", type=number_type(int, 1), required=True, help="score the first n examples of the test split")
     p.add_argument("--optimizers", nargs="+", default=None, help="only these optimizers (default: every one)")
-    p.add_argument("--seeds", nargs="+", type=at_least(0), default=None, help="only these seeds (default: every one)")
+    p.add_argument("--seeds", nargs="+", type=number_type(int, 0), default=None, help="only these seeds (default: every one)")
     p.add_argument("--api-base", default=None)
-    p.add_argument("--threads", type=at_least(1), default=1, help="evaluation threads")
-    p.add_argument("--llm-threads", type=at_least(1), default=None, help="llama.cpp threads of an embedded model")
+    p.add_argument("--threads", type=number_type(int, 1), default=1, help="evaluation threads")
+    p.add_argument("--llm-threads", type=number_type(int, 1), default=None, help="llama.cpp threads of an embedded model")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     args = p.parse_args(argv)
@@ -129,7 +132,7 @@ def rescore(args: argparse.Namespace, *, loader: Callable[..., Any] | None = Non
                  "command": command, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         record[EXTENDED] = block
         path = Path(record.pop("_path"))
-        write_json_atomic(path, record)
+        atomic_write_json(path, record, **RESULT_JSON)
         updated.append(record)
         print(f"{label}: test {block['score']:.1f} [{block['ci95'][0]:.1f}, {block['ci95'][1]:.1f}] on "
               f"{block['n']} examples; first {block['compared_with_original']} agree with the recorded scores on "

@@ -43,8 +43,10 @@ if __package__ in (None, ""):  # allow ``python benchmarks/run.py``
 
 import dspy  # noqa: E402
 
+from dspy_dlpo.validate import number_type  # noqa: E402
+
 from .grid import GRIDS, grid_cells, run_grid  # noqa: E402
-from .harness import PROJECT_ROOT, at_least  # noqa: E402
+from .harness import PROJECT_ROOT  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,11 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizers", nargs="+", default=None,
                    help="baseline dlpo tgd gepa gepa-chat gepa-chatadapter miprov2 copro, dlpo-only-<s>, "
                         "dlpo-minus-<s>, or 'ablation' (all 14 variants), 'ablation-only', 'ablation-minus'")
-    p.add_argument("--seeds", nargs="+", type=at_least(0), default=None)
-    p.add_argument("--budget", type=at_least(1), default=None, help="metric calls per optimization run")
-    p.add_argument("--n-train", type=at_least(1), default=None)
-    p.add_argument("--n-val", type=at_least(1), default=None)
-    p.add_argument("--n-test", type=at_least(1), default=None)
+    p.add_argument("--seeds", nargs="+", type=number_type(int, 0), default=None)
+    p.add_argument("--budget", type=number_type(int, 1), default=None, help="metric calls per optimization run")
+    p.add_argument("--n-train", type=number_type(int, 1), default=None)
+    p.add_argument("--n-val", type=number_type(int, 1), default=None)
+    p.add_argument("--n-test", type=number_type(int, 1), default=None)
     p.add_argument("--model", default="local", help="task LM: 'local', 'local:<name>' or a litellm model")
     p.add_argument("--optimizer-model", default=None,
                    help="optimizer LM (reflection_lm / prompt_model); default: the same as --model")
@@ -74,11 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="server of the optimizer LM; --api-base is never inherited by --optimizer-model")
     p.add_argument("--optimizer-api-key", default=None, help="key for the optimizer LM "
                                                              "(prefer $DSPY_DLPO_OPTIMIZER_API_KEY)")
-    p.add_argument("--threads", type=at_least(1), default=1)
-    p.add_argument("--max-tokens", type=at_least(1), default=None,
+    p.add_argument("--threads", type=number_type(int, 1), default=1)
+    p.add_argument("--max-tokens", type=number_type(int, 1), default=None,
                    help="task-LM max tokens; default 256 for math tasks, 160 for BBH, 100 for BBH as Predict")
-    p.add_argument("--optimizer-max-tokens", type=at_least(1), default=None)
-    p.add_argument("--llm-threads", type=at_least(1), default=None,
+    p.add_argument("--optimizer-max-tokens", type=number_type(int, 1), default=None)
+    p.add_argument("--llm-threads", type=number_type(int, 1), default=None,
                    help="llama.cpp threads of an embedded model (1 is robust when other processes share the cores)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results-dir", type=Path, default=None,

@@ -39,8 +39,9 @@ if __package__ in (None, ""):  # allow ``python benchmarks/slots.py``
 
 import dspy  # noqa: E402
 
-from .harness import at_least, evaluate  # noqa: E402
-from dspy_dlpo.program import get_params  # noqa: E402
+from dspy_dlpo.program import evaluate, get_params  # noqa: E402
+from dspy_dlpo.validate import number_type  # noqa: E402
+
 from .cell import load_cell_task  # noqa: E402
 from .environment import machine_info  # noqa: E402
 from .lms import task_max_tokens  # noqa: E402
@@ -53,18 +54,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="qwen2.5-coder-1.5b", help="embedded model: registry name or .gguf path")
     p.add_argument("--task", default="bbh/logical_deduction_three_objects@predict")
-    p.add_argument("--budget", type=at_least(1), default=60, help="metric calls of the compile")
-    p.add_argument("--batch-size", type=at_least(1), default=4)
-    p.add_argument("--n-train", type=at_least(1), default=20)
-    p.add_argument("--n-val", type=at_least(1), default=10)
-    p.add_argument("--n-test", type=at_least(1), default=20)
-    p.add_argument("--max-tokens", type=at_least(1), default=None, help="task-LM tokens (default: as benchmarks.run)")
-    p.add_argument("--optimizer-max-tokens", type=at_least(1), default=600)
-    p.add_argument("--slots", type=at_least(1), nargs="*", default=[2, 4], help="server slot counts to compare")
-    p.add_argument("--inprocess-threads", type=at_least(1), default=2)
+    p.add_argument("--budget", type=number_type(int, 1), default=60, help="metric calls of the compile")
+    p.add_argument("--batch-size", type=number_type(int, 1), default=4)
+    p.add_argument("--n-train", type=number_type(int, 1), default=20)
+    p.add_argument("--n-val", type=number_type(int, 1), default=10)
+    p.add_argument("--n-test", type=number_type(int, 1), default=20)
+    p.add_argument("--max-tokens", type=number_type(int, 1), default=None, help="task-LM tokens (default: as benchmarks.run)")
+    p.add_argument("--optimizer-max-tokens", type=number_type(int, 1), default=600)
+    p.add_argument("--slots", type=number_type(int, 1), nargs="*", default=[2, 4], help="server slot counts to compare")
+    p.add_argument("--inprocess-threads", type=number_type(int, 1), default=2)
     p.add_argument("--no-inprocess", action="store_true", help="skip the in-process run")
-    p.add_argument("--n-ctx", type=at_least(256), default=4096, help="context per slot")
-    p.add_argument("--seed", type=at_least(0), default=0)
+    p.add_argument("--n-ctx", type=number_type(int, 256), default=4096, help="context per slot")
+    p.add_argument("--seed", type=number_type(int, 0), default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", type=Path, default=None, help="JSON file for the runs")
     args = p.parse_args(argv)

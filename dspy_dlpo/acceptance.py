@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .autograd.step import Update
-from .autograd.text import normalize
-from .strategies.base import Decision, StepContext, Strategy, greedy_accept
+from .text import normalize
+from .core import Decision, StepContext, Strategy, greedy_accept
 
 
 def decide(acceptor: Strategy | None, ctx: StepContext, score_delta: float, penalty: float) -> Decision:

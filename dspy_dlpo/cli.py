@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -11,33 +10,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import atomic_write_json
+from .config import DLPOConfig
+from .options import AUTO_PRESETS
+from .strategies import registry
+from .validate import number_type
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 OPTIMIZER_MAX_TOKENS = 600
-STRATEGY_FLAGS = ("learning_rate", "lr_decay", "dropout", "annealing", "momentum", "contrastive", "regularization")
 
 # The demo: the smallest real run that shows a gain on the embedded model on 2 cores (timings in the
 # README). The 1.5B answers these multiple-choice puzzles with the option AND its text ("(B) The quail
 # is ..."), which the strict metric scores 0; the feedback says so, and a rewritten instruction fixes it.
 DEMO = {"task": "bbh/logical_deduction_three_objects", "module": "predict", "n_train": 20, "n_val": 10,
         "n_test": 20, "max_steps": 5, "batch_size": 4, "max_tokens": 100, "threads": 2}
-
-
-def _number(kind: type = int, minimum: float = 1, *, strict: bool = False) -> Any:
-    """An argparse type: a ``kind`` >= ``minimum`` (> ``minimum`` if ``strict``), or an error naming the value."""
-    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-    noun = "an integer" if kind is int else "a number"
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}") from None
-        if value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _version() -> str:
@@ -64,29 +51,30 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--module", choices=("cot", "predict"), default="cot",
                      help="the task's program: dspy.ChainOfThought (cot, default) or dspy.Predict")
     _common(opt)
-    opt.add_argument("--auto", choices=("light", "medium", "heavy"))
-    opt.add_argument("--max-metric-calls", type=_number())
-    opt.add_argument("--max-steps", type=_number())
-    opt.add_argument("--patience", type=_number(), help="stop after N steps without a new best validation score")
-    opt.add_argument("--max-optimizer-tokens", type=_number(), help="stop once the optimizer LM used N tokens")
-    opt.add_argument("--max-cost-usd", type=_number(float, 0, strict=True),
+    opt.add_argument("--auto", choices=AUTO_PRESETS)
+    opt.add_argument("--max-metric-calls", type=number_type())
+    opt.add_argument("--max-steps", type=number_type())
+    opt.add_argument("--patience", type=number_type(), help="stop after N steps without a new best validation score")
+    opt.add_argument("--max-optimizer-tokens", type=number_type(), help="stop once the optimizer LM used N tokens")
+    opt.add_argument("--max-cost-usd", type=number_type(float, 0, strict=True),
                      help="stop once the run cost this much (models litellm has a price for)")
-    opt.add_argument("--timeout-seconds", type=_number(float, 0, strict=True),
+    opt.add_argument("--timeout-seconds", type=number_type(float, 0, strict=True),
                      help="stop at the first step boundary after this much wall-clock time")
-    opt.add_argument("--rollout-timeout", type=_number(float, 0, strict=True),
+    opt.add_argument("--rollout-timeout", type=number_type(float, 0, strict=True),
                      help="seconds one rollout (LM calls + metric) may run before it is scored as a failure "
                           "(default 300)")
     opt.add_argument("--no-leak-guard", action="store_true",
                      help="let rewrites copy contact details, credentials or passages of the training data")
     opt.add_argument("--leak-allow", action="append", default=[], metavar="TEXT",
                      help="a string the leakage guard lets through (repeatable)")
-    opt.add_argument("--batch-size", type=_number(), default=5)
+    opt.add_argument("--batch-size", type=number_type(), default=DLPOConfig.defaults()["batch_size"])
     opt.add_argument("--append-on-no-op", action="store_true",
                      help="when a rewrite comes back unchanged, ask for one sentence to append instead")
-    for name in STRATEGY_FLAGS:
-        opt.add_argument(f"--no-{name.replace('_', '-')}", action="store_true", help=f"switch off {name}")
+    for entry in registry.BUILTIN:
+        opt.add_argument(entry.flag, action="store_true",
+                         help=f"switch {'off' if entry.default else 'on'} {entry.keyword}")
     for split in ("train", "val", "test"):
-        opt.add_argument(f"--n-{split}", type=_number(), help=f"use the first N examples of the {split} split")
+        opt.add_argument(f"--n-{split}", type=number_type(), help=f"use the first N examples of the {split} split")
     demo = sub.add_parser("demo", help="a short real run on the embedded local model (~12 min on 2 cores)")
     _common(demo)
     return parser
@@ -104,9 +92,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer-api-base", help="OpenAI-compatible server of the optimizer LM (with no "
                                                 "--optimizer-model: the task's model name there)")
     p.add_argument("--optimizer-api-key", help="key for the optimizer LM (prefer $DSPY_DLPO_OPTIMIZER_API_KEY)")
-    p.add_argument("--max-tokens", type=_number(), help="cap on generated tokens per call")
-    p.add_argument("--threads", type=_number(), default=2, help="evaluation threads")
-    p.add_argument("--seed", type=_number(int, 0), default=0)
+    p.add_argument("--max-tokens", type=number_type(), help="cap on generated tokens per call")
+    p.add_argument("--threads", type=number_type(), default=2, help="evaluation threads")
+    p.add_argument("--seed", type=number_type(int, 0), default=0)
     p.add_argument("--data-dir", help="folder with the benchmark files (default: ../shared/data or the HF hub)")
     p.add_argument("--out", default="runs/latest", help="output folder (program JSON, report, plot, checkpoint)")
     p.add_argument("--quiet", action="store_true", help="only warnings and the final table")
@@ -128,13 +116,6 @@ def check_api_keys(args: argparse.Namespace) -> None:
         if missing:
             raise ValueError(f"{flag} {spec!r} needs {' and '.join(missing)} in the environment (not set); "
                              "export it, or use --api-base for a local server")
-
-
-def _score(program: Any, devset: list, metric: Any, threads: int) -> float:
-    import dspy
-
-    return float(dspy.Evaluate(devset=devset, metric=metric, num_threads=threads, display_progress=True,
-                               provide_traceback=False)(program).score)
 
 
 def _lms(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -165,6 +146,7 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     import dspy
 
     from . import DLPOTeleprompter
+    from .program import evaluate, percent
     from .userdata import build_inputs
 
     check_api_keys(args)
@@ -179,8 +161,8 @@ def run(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     with dspy.context(lm=task_lm):
         optimizer = DLPOTeleprompter(task.metric, prompt_model=prompt_lm, log_dir=out / "checkpoint", **settings)
         best = optimizer.compile(program, trainset=task.trainset, valset=task.valset)
-        test_before, test_after = (_score(p, task.testset, task.metric, args.threads) if task.testset else None
-                                   for p in (program, best))
+        test_before, test_after = (percent(evaluate(p, task.testset, task.metric, num_threads=args.threads,
+                                                    progress=True)) if task.testset else None for p in (program, best))
     scores = {"before": test_before, "after": test_after, "wall_time": time.time() - started}
     return _write_outputs(args, task, program, best, optimizer, scores, out)
 
@@ -189,7 +171,7 @@ def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any,
                    scores: dict[str, Any], out: Path) -> dict[str, Any]:
     """Save the program, report and plot; print the accepted proposals, the optimized instructions,
     the table and, last, the saved paths."""
-    from .autograd.text import word_count
+    from .text import word_count
     from .summary import plot_scores, proposal_line, run_title, summarize, table
 
     words = sum(word_count(p.signature.instructions) for _, p in program.named_predictors())
@@ -201,7 +183,7 @@ def _write_outputs(args: argparse.Namespace, task: Any, program: Any, best: Any,
                   optimizer_model=args.optimizer_model or args.model, options=optimizer.get_params(),
                   split_sizes={"train": len(task.trainset), "val": len(task.valset), "test": len(task.testset)})
     best.save(str(out / "program.json"))
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    atomic_write_json(out / "report.json", report, indent=1, sort_keys=False, default=str)
     title = run_title(task=task.name, model=args.model, optimizer_model=args.optimizer_model, budget=details.budget)
     plot = plot_scores(best.trial_logs, details.initial_score, out / "scores.png",
                        test=(scores["before"], scores["after"]), title=title)
@@ -221,9 +203,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 "timeout_seconds", "rollout_timeout"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    for name in STRATEGY_FLAGS:
-        if getattr(args, f"no_{name}"):
-            options[name] = False
+    for entry in registry.BUILTIN:
+        if getattr(args, entry.flag.removeprefix("--").replace("-", "_")):
+            options[entry.keyword] = not entry.default
     return options
 
 

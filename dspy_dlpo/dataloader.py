@@ -11,7 +11,7 @@ import dspy
 
 from .checkpoint import fingerprint
 from .sanitize import is_valid, valid_data
-from .strategies.base import derived_rng
+from .core import derived_rng
 
 logger = logging.getLogger(__name__)
 

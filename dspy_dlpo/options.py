@@ -1,104 +1,18 @@
-"""Turn the teleprompter's keyword options into validated strategy objects and budgets."""
+"""Check the teleprompter's keyword options and turn them into budgets (the strategy keywords are
+built by :func:`dspy_dlpo.strategies.registry.build_strategies`)."""
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import dspy
 
 from .budget import auto_budget, minimum_budget, step_cost
-from .strategies import (TextualContrastiveLearning, TextualDropout, TextualLearningRate, TextualMomentum,
-                         TextualRegularization, TextualSimulatedAnnealing)
-from .strategies.base import Strategy
-from .strategies.learning_rate import check_rate
-from .strategies.schedules import cosine, exponential, linear, step_decay
-from .validate import is_int, is_real
 
 logger = logging.getLogger(__name__)
 
 AUTO_PRESETS = ("light", "medium", "heavy")
-DECAYS = ("exponential", "linear", "cosine", "step")
-
-
-def finite_number(name: str, value: Any) -> Any:
-    """``value`` unless it is a NaN or infinite float (a ValueError naming ``name``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
-
-
-def check_schedule(name: str, schedule: Any) -> Any:
-    """``schedule`` if its value at step 0 is a finite number > 0; otherwise an error naming ``name``."""
-    try:
-        value = schedule(0)
-    except Exception as exc:
-        raise ValueError(f"{name} schedule raised at step 0: {type(exc).__name__}: {exc}") from None
-    if not is_real(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} schedule must return a finite number > 0 (step -> value), "
-                         f"got {type(value).__name__} {value!r} at step 0")
-    return schedule
-
-
-def _decay_schedule(decay: Any, rate: int) -> Any:
-    if decay is True:
-        return True
-    if decay is False or decay is None:
-        return False
-    if callable(decay):
-        return check_schedule("lr_decay", decay)
-    named = {"exponential": lambda: exponential(rate, 0.85, 1.0), "linear": lambda: linear(rate, 1, 10),
-             "cosine": lambda: cosine(rate, 1, 10), "step": lambda: step_decay(rate, 0.5, 3)}
-    if decay not in named:
-        raise ValueError(f"lr_decay must be a bool, a schedule (step -> value) or one of {DECAYS}, got {decay!r}")
-    return named[decay]()
-
-
-def learning_rate_strategy(rate: Any, decay: Any) -> Strategy | None:
-    """TLR (+ TLRD): ``rate`` False/None = off, int/schedule/instance = on."""
-    if rate is False or rate is None:
-        return None
-    if isinstance(rate, TextualLearningRate):
-        return rate
-    if rate is True:
-        rate = 4
-    if callable(rate):
-        check_schedule("learning_rate", rate)
-    check_rate(rate)
-    return TextualLearningRate(rate, decay=_decay_schedule(decay, rate if is_int(rate) else 4))
-
-
-def _switch(name: str, value: Any, cls: type, number_arg: bool) -> Strategy | None:
-    """Common rule: False/None/0 = off, True = defaults, instance = as given, number = main value."""
-    if value is False or value is None:
-        return None
-    if isinstance(value, cls):
-        return value
-    if value is True:
-        return cls()
-    if number_arg and is_real(value):
-        return None if finite_number(name, value) == 0 else cls(value)
-    raise TypeError(f"{name} must be a bool{', a number' if number_arg else ''} or a {cls.__name__}, got {value!r}")
-
-
-def build_strategies(*, learning_rate: Any, lr_decay: Any, dropout: Any, feedback_dropout: float,
-                     annealing: Any, momentum: Any, contrastive: Any, regularization: Any,
-                     extra: Any) -> list[Strategy]:
-    """The strategies in hook order: dropout, momentum, contrastive, learning rate, regularization, annealing."""
-    drop = _switch("dropout", dropout, TextualDropout, True)
-    if finite_number("feedback_dropout", feedback_dropout):
-        drop = TextualDropout(drop.rate if drop else 0.0, feedback_rate=feedback_dropout)
-    built = [drop, _switch("momentum", momentum, TextualMomentum, True),
-             _switch("contrastive", contrastive, TextualContrastiveLearning, False),
-             learning_rate_strategy(learning_rate, lr_decay),
-             _switch("regularization", regularization, TextualRegularization, True),
-             _switch("annealing", annealing, TextualSimulatedAnnealing, True)]
-    extra = list(extra or ())
-    for item in extra:
-        if not isinstance(item, Strategy):
-            raise TypeError(f"strategies must be Strategy instances, got {type(item).__name__} {item!r}")
-    return [s for s in built if s is not None] + extra
 
 
 def check_budget_options(auto: str | None, max_metric_calls: int | None, max_full_evals: int | None) -> None:

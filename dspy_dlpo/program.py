@@ -6,11 +6,8 @@ Everything else in the package works on plain data (``dict[name, instruction]`` 
 
 from __future__ import annotations
 
-import decimal
 import inspect
 import logging
-import numbers
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +16,12 @@ from typing import Any
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from .autograd.text import trim_middle
+from .text import trim_middle
 from .contract import OUT_OF_RANGE
 from .pool import Lease, run_jobs
 from .redact import redact
 from .sanitize import valid_data, valid_text
+from .validate import is_real
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +55,20 @@ class Rollout:
     traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # text enters the run here (example fields, task-LM outputs, metric feedback): repair it once
-        self.inputs, self.gold, self.outputs = valid_data(self.inputs), valid_data(self.gold), valid_data(self.outputs)
-        self.feedback, self.traces = valid_text(self.feedback), valid_data(self.traces)
+        # task-LM outputs and metric feedback enter the run here: repair them once (example fields were
+        # repaired where they entered, in dspy_dlpo.dataloader)
+        self.outputs, self.traces = valid_data(self.outputs), valid_data(self.traces)
+        self.feedback = valid_text(self.feedback)
         self.error = None if self.error is None else valid_text(self.error)
 
-    def to_json(self, max_value_chars: int = 400) -> dict[str, Any]:
+    def to_json(self, max_value_chars: int | None = 400) -> dict[str, Any]:
         """What the trial log and checkpoint keep of a rollout: its score, its feedback and error (capped
         at ``MAX_STORED_CHARS``), and its ``outputs`` (None when it failed) with every value cut in the
         middle to ``max_value_chars``; contrastive learning shows them next to another instruction's run
-        of the same input."""
+        of the same input. ``max_value_chars=None``: the same entries, nothing cut (the step's own run)."""
+        if max_value_chars is None:
+            return {"index": self.index, "score": self.score, "feedback": self.feedback, "error": self.error,
+                    "outputs": self.outputs}
         outputs = None if self.outputs is None else {str(k): trim_middle(str(v), max_value_chars)
                                                      for k, v in self.outputs.items()}
         return {"index": self.index, "score": self.score, "feedback": _capped(self.feedback),
@@ -147,7 +149,7 @@ def normalize_metric_result(result: Any) -> tuple[float, str, str | None]:
     if isinstance(result, (dspy.Prediction, dict)):
         feedback = str(result.get("feedback", "") or "")
         result = result.get("score")
-    if not is_real_number(result):
+    if not is_real(result, scalar=True):
         return 0.0, f"The metric returned a non-number: {result!r}", f"metric error: returned {type(result).__name__}"
     score = float(result)
     if score != score:  # NaN
@@ -157,27 +159,38 @@ def normalize_metric_result(result: Any) -> tuple[float, str, str | None]:
     return score, feedback, None
 
 
-def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any) -> tuple[float, str, str | None]:
-    """Call the metric and normalize its result to ``(score, feedback, error)``; never raises."""
+def score_with_metric(metric: Callable, example: dspy.Example, pred: Any, trace: Any, *,
+                      arity: int | None = None) -> tuple[float, str, str | None]:
+    """Call the metric (with ``arity`` arguments, :func:`metric_arity` when None) and normalize its
+    result to ``(score, feedback, error)``; never raises."""
     try:  # GEPA-style: pred_name/pred_trace None = score the whole program
-        result = call_metric(metric, example, pred, trace)
+        result = call_metric(metric, example, pred, trace, arity=arity)
     except Exception as exc:  # a raising metric is a scored failure, not a crash
         message = redact(f"{type(exc).__name__}: {exc}")
         return 0.0, f"The metric raised {message}", f"metric error: {message}"
     return normalize_metric_result(result)
 
 
-def is_real_number(value: Any) -> bool:
-    """True for every real scalar a metric may return: bool, int, float, Fraction, Decimal and the
-    numpy scalars (``np.bool_``, ``np.float32``, ``np.int64``, ...) or a 0-d numpy array of them."""
-    if isinstance(value, (numbers.Real, decimal.Decimal)):
-        return not (isinstance(value, decimal.Decimal) and value.is_snan())
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, (numpy.generic, numpy.ndarray)):
-        return numpy.ndim(value) == 0 and (numpy.issubdtype(value.dtype, numpy.number)
-                                           or numpy.issubdtype(value.dtype, numpy.bool_)) \
-            and not numpy.issubdtype(value.dtype, numpy.complexfloating)
-    return False
+def evaluate(program: dspy.Module, devset: list[dspy.Example], metric: Callable, *, num_threads: int,
+             progress: bool = False) -> list[float]:
+    """Per-example scores in [0, 1] of ``program`` on ``devset`` by ``dspy.Evaluate`` (outside a run:
+    the held-out test of the CLI and the benchmarks). Metric results are normalized as in a run
+    (:func:`normalize_metric_result`); an example whose program raises scores 0."""
+    if not devset:
+        return []
+    arity = metric_arity(metric)
+
+    def score(example: Any, pred: Any, trace: Any = None) -> float:
+        return normalize_metric_result(call_metric(metric, example, pred, trace, arity=arity))[0]
+
+    result = dspy.Evaluate(devset=devset, metric=score, num_threads=num_threads, display_progress=progress,
+                           display_table=False, failure_score=0.0, max_errors=10**6, provide_traceback=False)(program)
+    return [float(value or 0.0) for _, _, value in result.results]
+
+
+def percent(scores: list[float]) -> float:
+    """The mean of per-example scores in percent, rounded as ``dspy.Evaluate`` rounds its score."""
+    return round(100 * sum(scores) / len(scores), 2)
 
 
 def _named_traces(program: dspy.Module, trace: list) -> dict[str, list[dict[str, Any]]]:
@@ -192,8 +205,10 @@ def _named_traces(program: dspy.Module, trace: list) -> dict[str, list[dict[str,
     return grouped
 
 
-def run_example(program: dspy.Module, metric: Callable, index: int, example: dspy.Example) -> Rollout:
-    """Run ``program`` on one example with a private trace and score it; errors become loss."""
+def run_example(program: dspy.Module, metric: Callable, index: int, example: dspy.Example, *,
+                arity: int | None = None) -> Rollout:
+    """Run ``program`` on one example with a private trace and score it (``arity``: as
+    :func:`score_with_metric`); errors become loss."""
     inputs, gold = dict(example.inputs()), dict(example.labels())
     with dspy.context(trace=[]):
         try:
@@ -209,7 +224,7 @@ def run_example(program: dspy.Module, metric: Callable, index: int, example: dsp
                            traces=_named_traces(program, dspy.settings.trace))
         trace = list(dspy.settings.trace)
     # scored as dspy.Evaluate and GEPA score (trace=None); the private trace above feeds the losses
-    score, feedback, error = score_with_metric(metric, example, pred, None)
+    score, feedback, error = score_with_metric(metric, example, pred, None, arity=arity)
     outputs = dict(pred.items()) if hasattr(pred, "items") else {"output": pred}
     return Rollout(index, inputs, gold, outputs, score, feedback, error, _named_traces(program, trace))
 
@@ -282,12 +297,13 @@ def run_batch(program: dspy.Module, metric: Callable, examples: list[tuple[int, 
     """
     counter = counter or RunCounter()
     tracker = dspy.settings.usage_tracker
+    arity = metric_arity(metric)  # once per batch, not per rollout
 
     def run(pair: tuple[int, dspy.Example], lease: Lease) -> Rollout | None:
         if not counter.start():
             return None
         with dspy.context(usage_tracker=_GatedTracker(tracker, lease) if tracker is not None else None):
-            return run_example(program, metric, pair[0], pair[1])
+            return run_example(program, metric, pair[0], pair[1], arity=arity)
 
     def done(_: int, __: bool) -> None:
         if on_rollout is not None:

@@ -98,11 +98,7 @@ def _spend_problems(spend: Any) -> list[str]:
     problems = [f"spend.{k} must be an int >= 0, got {v!r}" for k, v in spend.items()
                 if k in known and k not in costs and not _is_int(v, 0)]
     return problems + [f"spend.{k} must be None or a number >= 0, got {v!r}" for k, v in spend.items()
-                       if k in costs and v is not None and not _is_nonnegative_number(v)]
-
-
-def _is_nonnegative_number(value: Any) -> bool:
-    return is_real(value) and math.isfinite(value) and value >= 0
+                       if k in costs and v is not None and not (is_real(v) and math.isfinite(v) and v >= 0)]
 
 
 def state_problems(data: Any) -> list[str]:

@@ -1,30 +1,40 @@
-"""One DLPO step (the per-step half of :class:`~dspy_dlpo.trainer.Trainer`).
+"""One DLPO step: :class:`Step`.
 
 Forward on the minibatch, loss, backward (the critique), update (one or more rewrites), the
 candidates scored on the same minibatch, acceptance (:mod:`dspy_dlpo.acceptance`), validation and
-the return to the best program. :class:`StepMixin` reads the trainer's state, client, strategies,
-config and evaluation methods; the loop, budget and checkpoints stay in the trainer.
+the return to the best program. A step is built from what it uses, declared: the program, an
+:class:`Evaluator` (rollouts, validation, minibatches and the budget's pending candidates: the
+trainer), the optimizer client, the strategies and the loop's config; :meth:`Step.run` advances a
+:class:`~dspy_dlpo.state.RunState` by one step and returns its :class:`~dspy_dlpo.record.StepRecord`.
+The loop, budget and checkpoints stay in the trainer.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dspy
 
 from .acceptance import decide, distinct
 from .autograd.backward import compute_gradient
+from .autograd.client import OptimizerClient
 from .autograd.diagnosis import analyze, summary_line
 from .autograd.loss import loss_text
 from .autograd.step import Update, propose_update
-from .autograd.text import split_sentences, word_count
+from .text import split_sentences, word_count
 from .autograd.update_prompt import pick_failures
 from .budget import StepPlan
 from .health import reply_excerpt
 from .program import Rollout, describe_role, signature_fields
-from .strategies.base import Decision, StepContext, derived_rng
+from .core import Decision, StepContext, Strategy, derived_rng
+from .record import StepRecord
+from .leakage import LeakGuard
+from .state import RunState
 from .strategies.learning_rate import TextualLearningRate
+
+if TYPE_CHECKING:
+    from .trainer import TrainerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -34,33 +44,67 @@ def mean_score(rollouts: list[Rollout]) -> float:
     return sum(r.score for r in rollouts) / len(rollouts)
 
 
-class StepMixin:
-    """The step methods of :class:`~dspy_dlpo.trainer.Trainer` (see the module docstring)."""
+class Evaluator(Protocol):
+    """What a step asks of the run (the trainer is one): rollouts, validation and minibatches, and
+    the budget's bookkeeping of candidates left unvalidated."""
 
-    def train_step(self, plan: StepPlan | None = None) -> dict[str, Any]:
-        """One step on one parameter (round-robin over the predictors the minibatch reaches) sized by
-        ``plan`` (minibatch size and candidates; the configured ones by default); returns its trial record."""
-        state, step = self.state, self.state.step
+    def evaluate(self, params: dict[str, str], pairs: list[tuple[int, dspy.Example]],
+                 split: str = "training") -> list[Rollout]: ...
+
+    def validate(self, params: dict[str, str], step: int) -> tuple[float, list[Rollout]]: ...
+
+    def batch(self, step: int, size: int | None = None) -> list[tuple[int, dspy.Example]]: ...
+
+    def can_validate_tie(self) -> bool: ...
+
+    def add_pending(self, params: dict[str, str], delta: float, step: int) -> None: ...
+
+    def remaining(self) -> int: ...
+
+    trainset: list[dspy.Example]
+    valset: list[dspy.Example]
+
+
+class Step:
+    """One DLPO step (see the module docstring)."""
+
+    def __init__(self, *, program: dspy.Module, evaluator: Evaluator, client: OptimizerClient,
+                 strategies: list[Strategy], config: TrainerConfig, leak_guard: LeakGuard | None = None) -> None:
+        self.program, self.runs, self.client = program, evaluator, client
+        self.strategies, self.config, self.leak_guard = strategies, config, leak_guard
+        acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
+        if len(acceptors) > 1:
+            raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
+        self.acceptor = acceptors[0] if acceptors else None
+        self._unreached_logged: set[str] = set()  # predictors already reported as not reached
+        self.state: RunState = None  # type: ignore[assignment]  # the state being advanced (set by run)
+        self.names: list[str] = []
+
+    def run(self, state: RunState, plan: StepPlan | None = None) -> StepRecord:
+        """One step on one parameter of ``state`` (round-robin over the predictors the minibatch reaches)
+        sized by ``plan`` (minibatch size and candidates; the configured ones by default); returns its
+        trial record."""
+        self.state, self.names = state, list(state.params)
+        step = state.step
         plan = plan or StepPlan(self.config.batch_size, self.config.candidates_per_step)
-        pairs = self.batch(step, plan.batch_size)
+        pairs = self.runs.batch(step, plan.batch_size)
         calls0, opt0 = state.spend.metric_calls, self.client.calls
-        current = self.evaluate(state.params, pairs)
+        current = self.runs.evaluate(state.params, pairs)
         param, unreached = self._pick_param(step, current)
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
                           sentences=split_sentences(instruction), rollouts=current, history=state.history,
                           candidates=state.candidates, params=dict(state.params),
                           fields=signature_fields(self.program, param), leak_guard=self.leak_guard)
-        record: dict[str, Any] = {
-            "step": step, "param": param, "batch": [i for i, _ in pairs], "instruction_before": instruction,
-            "instruction_after": None, "gradient": None, "batch_score_before": mean_score(current),
-            "batch_score_after": None, "delta": None, "accepted": False, "val_score": None,
-            "rollouts": [r.to_json() for r in current]}
+        record = StepRecord(step=step, param=param, batch=[i for i, _ in pairs], instruction_before=instruction,
+                            instruction_after=None, gradient=None, batch_score_before=mean_score(current),
+                            batch_score_after=None, delta=None, accepted=False, val_score=None,
+                            rollouts=[r.to_json() for r in current])
         if unreached:
-            record["unreached"] = unreached
+            record.unreached = unreached
         ctx.scratch["final"] = plan.final
         self._run_step(ctx, record, pairs, plan.candidates)
-        record["acted"] = dict(ctx.acted)
+        record.acted = dict(ctx.acted)
         record.update(best_score=state.best_score, metric_calls=state.spend.metric_calls,
                       step_metric_calls=state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=self.client.calls - opt0)
@@ -88,7 +132,7 @@ class StepMixin:
         """Index of the validated candidate holding ``params`` (0 when none does)."""
         return next((i for i, c in enumerate(self.state.candidates) if c["params"] == params), 0)
 
-    def _run_step(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+    def _run_step(self, ctx: StepContext, record: StepRecord, pairs: list[tuple[int, dspy.Example]],
                   candidates: int) -> None:
         """Backward, update, acceptance and validation; fills ``record`` with what happened."""
         if all(r.score >= 1.0 for r in ctx.rollouts):
@@ -117,9 +161,11 @@ class StepMixin:
         record.update(attempts=sum(u.attempts for u in updates), problems=[p for u in updates for p in u.problems],
                       frozen=ctx.scratch.get("frozen", []), directives=first.directives,
                       shown=_shown_summary(ctx.scratch.get("shown")))
+        if ctx.scratch.get("refused"):
+            record.refused = sorted(set(ctx.scratch["refused"]))
         self._record_leaks(record, ctx.scratch.get("leaks"))
         if len(updates) > 1:
-            record["proposals"] = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
+            record.proposals = [{"instruction": u.instruction, "reason": u.reason, "attempts": u.attempts}
                                    for u in updates]
         usable = distinct([u for u in updates if u.instruction is not None])
         if not usable:
@@ -127,15 +173,15 @@ class StepMixin:
             self.state.count_fault(f"update_{last.reason}")
             record.update(outcome=last.reason, reason=last.problems[-1] if last.problems else last.reason)
             if last.reason == "unparseable" and last.reply:
-                record["reply"] = reply_excerpt(last.reply)
+                record.reply = reply_excerpt(last.reply)
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
-    def _record_leaks(self, record: dict[str, Any], kinds: list[str] | None) -> None:
+    def _record_leaks(self, record: StepRecord, kinds: list[str] | None) -> None:
         """The kinds of leak the guard caught in this step's rewrites (one per kind per refused rewrite),
         in the trial record and counted as faults ``leak_<kind>``."""
         if kinds:
-            record["leaks"] = list(kinds)
+            record.leaks = list(kinds)
             for kind in kinds:
                 self.state.count_fault(f"leak_{kind}")
 
@@ -173,31 +219,32 @@ class StepMixin:
         """Each candidate on the step's minibatch: ``(update, rollouts, score change in points, penalty)``."""
         scored = []
         for update in updates:
-            after = self.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
+            after = self.runs.evaluate({**self.state.params, ctx.param: update.instruction}, pairs)
             penalty = sum(s.penalty(update.instruction) - s.penalty(ctx.instruction) for s in self.strategies)
             scored.append((update, after, 100.0 * (mean_score(after) - mean_score(ctx.rollouts)), penalty))
         return scored
 
-    def _widen(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+    def _widen(self, ctx: StepContext, record: StepRecord, pairs: list[tuple[int, dspy.Example]],
                candidates: int) -> list[tuple[int, dspy.Example]]:
         """The last step's scoring set, widened so that the current program on the new examples and every
         candidate on all of them use what is left of the budget before one validation (a step whose
         rewrites collapsed to fewer distinct candidates than planned would leave that unspent)."""
-        room = self.remaining() - len(self.valset) - candidates * len(pairs)
-        extra = min(len(self.trainset) - len(pairs), max(0, room // (1 + candidates)))
+        trainset = self.runs.trainset
+        room = self.runs.remaining() - len(self.runs.valset) - candidates * len(pairs)
+        extra = min(len(trainset) - len(pairs), max(0, room // (1 + candidates)))
         if not ctx.scratch.get("final") or extra <= 0:
             return pairs
         taken = {i for i, _ in pairs}
-        order = [i for i in range(len(self.trainset)) if i not in taken]
+        order = [i for i in range(len(trainset)) if i not in taken]
         derived_rng(self.config.seed, ctx.step, "widen").shuffle(order)
-        more = [(i, self.trainset[i]) for i in sorted(order[:extra])]
-        added = self.evaluate(self.state.params, more)
+        more = [(i, trainset[i]) for i in sorted(order[:extra])]
+        added = self.runs.evaluate(self.state.params, more)
         ctx.rollouts = [*ctx.rollouts, *added]
         record.update(batch=[i for i, _ in pairs + more], widened=len(more), batch_score_before=mean_score(ctx.rollouts),
-                      rollouts=record["rollouts"] + [r.to_json() for r in added])
+                      rollouts=record.rollouts + [r.to_json() for r in added])
         return pairs + more
 
-    def _accept_or_reject(self, ctx: StepContext, record: dict[str, Any], pairs: list[tuple[int, dspy.Example]],
+    def _accept_or_reject(self, ctx: StepContext, record: StepRecord, pairs: list[tuple[int, dspy.Example]],
                           updates: list[Update]) -> None:
         pairs = self._widen(ctx, record, pairs, len(updates))
         scored = self._score_candidates(ctx, pairs, updates)
@@ -212,7 +259,7 @@ class StepMixin:
         candidate = update.instruction
         params = {**self.state.params, ctx.param: candidate}
         # a tie is validated when the budget allows: the validation set, not the length, decides it
-        validate_tie = score_delta == 0 and self.can_validate_tie()
+        validate_tie = score_delta == 0 and self.runs.can_validate_tie()
         decision = decide(self.acceptor, ctx, score_delta, penalty)
         if validate_tie and not decision.accepted:
             decision = Decision(True, f"tie on the minibatch, validated ({decision.reason})")
@@ -226,17 +273,17 @@ class StepMixin:
                       rollouts_after=[r.to_json() for r in after],
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
         if len(scored) > 1:
-            record["candidate_batch_scores"] = [mean_score(a) for _, a, _, _ in scored]
+            record.candidate_batch_scores = [mean_score(a) for _, a, _, _ in scored]
         # every candidate left unvalidated is kept: the end of the budget validates the most promising one
         for other, _, delta, _ in scored:
             if other is not update or not (decision.accepted and (score_delta > 0 or validate_tie)):
-                self.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
+                self.runs.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
         if not decision.accepted:
             return
         self.state.params = params
         if score_delta > 0 or validate_tie:
-            score, _ = self.validate(params, ctx.step)
-            record["val_score"] = score
+            score, _ = self.runs.validate(params, ctx.step)
+            record.val_score = score
             self._keep_best(record, score)
         else:
             # an annealing move or a tie the budget cannot validate: the search moves on without a
@@ -244,7 +291,7 @@ class StepMixin:
             self.state.current_score = None
             record.update(outcome="moved", reason=f"{decision.reason}; not validated (no minibatch gain)")
 
-    def _keep_best(self, record: dict[str, Any], score: float) -> None:
+    def _keep_best(self, record: StepRecord, score: float) -> None:
         """After a validation: a program below the best validated one is left, and the next step
         starts from the best (the search never drifts away from what it has proven). One at or above
         the best stays current, though it becomes the best only with a clear margin (see
@@ -255,7 +302,7 @@ class StepMixin:
         self.state.params, self.state.current_score = dict(self.state.best_params), self.state.best_score
         self.state.origin = self._index_of(self.state.best_params)
         record.update(returned_to_best=True,
-                      reason=f"{record['reason']}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
+                      reason=f"{record.reason}; validated {score:.1f}% < best {self.state.best_score:.1f}%: "
                              "the next step starts from the best program")
 
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .validate import real_number
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +77,6 @@ def check_stoppers(stopper: Any) -> list[Callable[[Any], bool]]:
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not all(callable(s) for s in items):
         raise TypeError(f"stopper must be a callable state -> bool or a list of them, got {stopper!r}")
     return list(items)
-
-
-def positive_number(name: str, value: Any) -> float | None:
-    """``value`` as a float if it is None or a real number > 0; ValueError/TypeError naming it."""
-    return real_number(name, value, 0, low_open=True, allow_none=True)
 
 
 def build_conditions(*, max_optimizer_tokens: int | None, max_cost_usd: float | None,

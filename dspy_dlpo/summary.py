@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .autograd.text import sentence_changes, word_count
+from .text import sentence_changes, word_count
 from .program import get_params
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,39 +13,34 @@ import dspy
 from dspy.teleprompt import Teleprompter
 
 from .autograd.client import OptimizerClient
-from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
+from .autograd.loss import DEFAULT_MAX_LOSS_CHARS
 from .budget import UsageMeter, few_proposals_warning, projection
 from .callbacks import Callback, ProgressBar, StepLogger
 from .checkpoint import describe_callable, fingerprint, load_state, run_lock, stable
-from .contract import check_inputs, default_metric, metric_name
-from .dataloader import example_key, prepare_data
+from .config import DLPOConfig
 from .console import run_console
-from .leakage import check_allow
-from .options import (AUTO_PRESETS, alias, build_strategies, check_budget_options, check_callbacks, check_lm,
-                      resolve_budget)
-from .peers import check_peer_keywords
+from .contract import check_inputs, default_metric, metric_name
+from .core import Strategy
+from .dataloader import example_key, prepare_data
 from .lm.llama import seed_sampling
+from .options import alias, check_callbacks, check_lm, resolve_budget
+from .peers import check_peer_keywords
 from .program import DEFAULT_ROLLOUT_TIMEOUT, check_metric, get_params, with_params
 from .redact import install_log_filter, register_lm
 from .results import TrialLogs, build_results, save_programs
 from .state import RunState
-from .stopping import build_conditions, check_stoppers, positive_number
-from .strategies.base import Strategy
-from .strategies.learning_rate import TextualLearningRate
+from .stopping import build_conditions
+from .strategies.registry import defaults, keywords
 from .tracking import mlflow_tracker, require_mlflow
-from .validate import check_bool, positive_int
 from .trainer import Trainer, TrainerConfig
 
 logger = logging.getLogger(__name__)
 install_log_filter()
 
-# options that change how long a run goes or how it is observed, not what a step does: a run
-# resumed from log_dir may change them
-RUN_CONTROLS = ("max_metric_calls", "max_full_evals", "max_steps", "patience", "auto", "num_threads", "log_dir",
-                "max_optimizer_tokens", "max_cost_usd", "timeout_seconds", "max_consecutive_failures", "rollout_timeout")
+SETTINGS = frozenset(DLPOConfig.settings())
 
 
-LINE_SEARCH = 3  # candidates per step with the learning rate on: edit bounds k, k/2, k/4
+STRATEGY_DEFAULTS = defaults()  # the strategy keywords' defaults, from the registry
 
 
 class DLPOTeleprompter(Teleprompter):
@@ -160,14 +154,19 @@ class DLPOTeleprompter(Teleprompter):
                  progress: bool = True, verbose: bool = True, track_stats: bool = True, use_mlflow: bool = False,
                  max_optimizer_tokens: int | None = None, max_cost_usd: float | None = None,
                  timeout_seconds: float | None = None, stopper: Any = None,
-                 learning_rate: Any = 4, lr_decay: Any = True, dropout: Any = 0.25, feedback_dropout: float = 0.0,
-                 annealing: Any = True, momentum: Any = 3, contrastive: Any = True, regularization: Any = True,
+                 learning_rate: Any = STRATEGY_DEFAULTS["learning_rate"], lr_decay: Any = STRATEGY_DEFAULTS["lr_decay"],
+                 dropout: Any = STRATEGY_DEFAULTS["dropout"], feedback_dropout: float = 0.0,
+                 annealing: Any = STRATEGY_DEFAULTS["annealing"], momentum: Any = STRATEGY_DEFAULTS["momentum"],
+                 contrastive: Any = STRATEGY_DEFAULTS["contrastive"],
+                 regularization: Any = STRATEGY_DEFAULTS["regularization"],
                  strategies: Sequence[Strategy] = (), rewrite_attempts: int = 3, candidates_per_step: int | None = None,
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
                  rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
                  leak_allow: Sequence[str] = (), **peer_options: Any) -> None:
         super().__init__()
+        # a registered strategy without a keyword of its own here (one file + one registry line)
+        switches = {k: peer_options.pop(k) for k in keywords() if k in peer_options}
         check_peer_keywords("DLPOTeleprompter", peer_options, known=list(inspect.signature(type(self)).parameters))
         if metric is not None:
             check_metric(metric)
@@ -176,46 +175,36 @@ class DLPOTeleprompter(Teleprompter):
         check_lm("prompt_model", self.prompt_model)
         check_lm("task_model", task_model)
         self.task_model = task_model
-        if auto is not None and auto not in AUTO_PRESETS:
-            raise ValueError(f"auto must be one of {AUTO_PRESETS} or None, got {auto!r}")
-        check_budget_options(auto, max_metric_calls, max_full_evals)
-        self.auto = auto
-        self.max_metric_calls = positive_int("max_metric_calls", max_metric_calls, allow_none=True)
-        self.max_full_evals = positive_int("max_full_evals", max_full_evals, allow_none=True)
-        self.max_steps = positive_int("max_steps", max_steps, allow_none=True)
-        self.patience = positive_int("patience", patience, allow_none=True)
-        self.batch_size = positive_int("batch_size", alias("batch_size", batch_size, "reflection_minibatch_size",
-                                                           reflection_minibatch_size, default=5))
-        self.num_threads = positive_int("num_threads", num_threads, allow_none=True)
-        self.seed = 0 if seed is None else positive_int("seed", seed, minimum=0)
-        self.rewrite_attempts = positive_int("rewrite_attempts", rewrite_attempts)
-        positive_int("candidates_per_step", candidates_per_step, allow_none=True)
-        self.append_on_no_op = check_bool("append_on_no_op", append_on_no_op)
-        self.max_loss_chars = positive_int("max_loss_chars", max_loss_chars, minimum=MIN_LOSS_CHARS)
-        self.max_consecutive_failures = positive_int("max_consecutive_failures", max_consecutive_failures,
-                                                     allow_none=True)
-        self.rollout_timeout = positive_number("rollout_timeout", rollout_timeout)
-        self.leak_guard, self.leak_allow = check_bool("leak_guard", leak_guard), check_allow("leak_allow", leak_allow)
-        self.track_stats, self.use_mlflow = check_bool("track_stats", track_stats), check_bool("use_mlflow", use_mlflow)
-        if self.use_mlflow:
+        switches.update(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout, annealing=annealing,
+                        momentum=momentum, contrastive=contrastive, regularization=regularization,
+                        feedback_dropout=feedback_dropout)
+        batch_size = alias("batch_size", batch_size, "reflection_minibatch_size", reflection_minibatch_size, default=5)
+        self.config = DLPOConfig(
+            auto=auto, max_metric_calls=max_metric_calls, max_full_evals=max_full_evals, max_steps=max_steps,
+            patience=patience, batch_size=batch_size, num_threads=num_threads, seed=seed,
+            rewrite_attempts=rewrite_attempts, candidates_per_step=candidates_per_step,
+            append_on_no_op=append_on_no_op, max_loss_chars=max_loss_chars,
+            max_consecutive_failures=max_consecutive_failures, rollout_timeout=rollout_timeout,
+            leak_guard=leak_guard, leak_allow=leak_allow, track_stats=track_stats, use_mlflow=use_mlflow,
+            log_dir=log_dir, progress=progress, verbose=verbose, max_optimizer_tokens=max_optimizer_tokens,
+            max_cost_usd=max_cost_usd, timeout_seconds=timeout_seconds, stopper=stopper,
+            strategy_options=switches, extra_strategies=strategies)
+        if self.config.use_mlflow:
             require_mlflow()
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise TypeError(f"log_dir must be a path (str or os.PathLike) or None, got {type(log_dir).__name__} "
-                            f"{log_dir!r}")
-        self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.progress, self.verbose = check_bool("progress", progress), check_bool("verbose", verbose)
-        self.max_optimizer_tokens = positive_int("max_optimizer_tokens", max_optimizer_tokens, allow_none=True)
-        self.max_cost_usd = positive_number("max_cost_usd", max_cost_usd)
-        self.timeout_seconds = positive_number("timeout_seconds", timeout_seconds)
-        self.stoppers = check_stoppers(stopper)
-        self.strategies = build_strategies(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout,
-                                           feedback_dropout=feedback_dropout, annealing=annealing,
-                                           momentum=momentum, contrastive=contrastive,
-                                           regularization=regularization, extra=strategies)
         # not `self.callbacks`: DSPy calls the objects there as its own BaseCallbacks around compile
         self.observers = check_callbacks(callbacks)
-        line_search = any(isinstance(s, TextualLearningRate) for s in self.strategies)
-        self.candidates_per_step = candidates_per_step or (LINE_SEARCH if line_search else 1)
+
+    def __getattr__(self, name: str) -> Any:
+        """The settings read as attributes (``optimizer.batch_size``), from :attr:`config`."""
+        config = self.__dict__.get("config")
+        if config is not None and name in SETTINGS:
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def strategies(self) -> list[Strategy]:
+        """The strategies of the run, in hook order (built by :class:`~dspy_dlpo.config.DLPOConfig`)."""
+        return list(self.config.strategies)
 
     def get_params(self) -> dict[str, Any]:
         """JSON-friendly configuration of this optimizer."""
@@ -300,7 +289,7 @@ class DLPOTeleprompter(Teleprompter):
     def _config(self, budget: int) -> TrainerConfig:
         threads = self.num_threads if self.num_threads is not None else int(dspy.settings.num_threads or 1)
         stops = build_conditions(max_optimizer_tokens=self.max_optimizer_tokens, max_cost_usd=self.max_cost_usd,
-                                 timeout_seconds=self.timeout_seconds, stoppers=self.stoppers)
+                                 timeout_seconds=self.timeout_seconds, stoppers=list(self.config.stopper))
         return TrainerConfig(batch_size=self.batch_size, max_metric_calls=budget, max_steps=self.max_steps,
                              patience=self.patience, num_threads=threads, seed=self.seed,
                              rewrite_attempts=self.rewrite_attempts, candidates_per_step=self.candidates_per_step,
@@ -332,7 +321,7 @@ class DLPOTeleprompter(Teleprompter):
         return [optimizer_lm, dspy.settings.lm, *(getattr(p, "lm", None) for _, p in program.named_predictors())]
 
     def _identity(self, params: dict[str, str], train: list, val: list) -> dict[str, Any]:
-        config = {k: v for k, v in self.get_params().items() if k not in RUN_CONTROLS}
+        config = {k: v for k, v in self.get_params().items() if k not in DLPOConfig.run_controls()}
         config["metric"] = describe_callable(self.metric)
         return {"predictors": sorted(params), "initial_instructions": fingerprint(params),
                 "trainset": fingerprint([example_key(e) for e in train]),

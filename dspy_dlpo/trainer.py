@@ -22,14 +22,15 @@ from .autograd.loss import DEFAULT_MAX_LOSS_CHARS
 from .budget import StepPlan, UsageMeter, plan_step
 from .callbacks import Callback
 from .checkpoint import check_writable, consume_stop_file, save_state, stop_requested
-from .contract import MetricScaleError, check_scores
+from .contract import MetricScaleError, check_scores, metric_name
 from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
 from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
+from .record import StepRecord
 from .state import RunState
-from .stepping import StepMixin, mean_score
-from .strategies.base import Strategy
+from .stepping import Step, mean_score
+from .core import Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def out_of_patience(step: int, best_step: int, patience: int | None) -> bool:
     return patience is not None and step - (best_step + 1) >= patience
 
 
-class Trainer(StepMixin):
+class Trainer:
     """Runs DLPO steps on ``program`` until the budget, ``max_steps`` or a stop request ends it."""
 
     def __init__(self, *, program: dspy.Module, metric: Callable, trainset: Sequence[dspy.Example],
@@ -82,13 +83,10 @@ class Trainer(StepMixin):
                                            for e in self.trainset), config.leak_allow) if config.leak_guard else None
         self.task_meter = UsageMeter(outer=dspy.settings.usage_tracker)  # dspy.track_usage() sees the run
         self._restore_meters()
-        acceptors = [s for s in strategies if type(s).accept is not Strategy.accept]
-        if len(acceptors) > 1:
-            raise ValueError(f"at most one acceptance strategy is allowed, got {[s.name for s in acceptors]}")
-        self.acceptor = acceptors[0] if acceptors else None
+        self.stepper = Step(program=program, evaluator=self, client=client, strategies=strategies, config=config,
+                            leak_guard=self.leak_guard)
         self._snapshot: dict[str, Any] | None = None
         self._failures_from = 0  # history index from which consecutive failures count
-        self._unreached_logged: set[str] = set()  # predictors already reported as not reached
         self._metric_errors = 0  # rollouts of this process whose metric raised or returned a non-number
 
     # -- evaluation -----------------------------------------------------------------------
@@ -181,21 +179,21 @@ class Trainer(StepMixin):
             return None
         return max(self.state.pending, key=lambda p: (p["delta"], p["step"]))
 
-    def validate_pending(self) -> dict[str, Any]:
+    def validate_pending(self) -> StepRecord:
         """Spend the end of the budget on validating :meth:`next_pending`; returns its trial record."""
         pending, calls0 = self.next_pending(), self.state.spend.metric_calls
         score, _ = self.validate(pending["params"], self.state.step)
         changed = [k for k in pending["params"] if pending["params"][k] != self.state.params.get(k)]
         param = changed[0] if changed else self.names[0]
-        record = {"step": self.state.step, "param": param, "batch": [], "instruction_before": self.state.params[param],
-                  "rollouts": [], "batch_score_before": None, "outcome": "validated",
-                  "reason": f"the budget's end: validated the most promising unvalidated candidate of step "
-                            f"{pending['step']} (minibatch {pending['delta']:+.1f} points)",
-                  "instruction_after": pending["params"].get(changed[0]) if changed else None,
-                  "val_score": score, "accepted": False, "acted": {}}
+        record = StepRecord(step=self.state.step, param=param, batch=[], instruction_before=self.state.params[param],
+                            rollouts=[], batch_score_before=None, outcome="validated",
+                            reason=f"the budget's end: validated the most promising unvalidated candidate of step "
+                                   f"{pending['step']} (minibatch {pending['delta']:+.1f} points)",
+                            instruction_after=pending["params"].get(changed[0]) if changed else None,
+                            val_score=score, accepted=False, acted={})
         if self.state.best_params == pending["params"]:
             self.state.params, self.state.current_score = dict(pending["params"]), score
-            record["accepted"] = True
+            record.accepted = True
         record.update(best_score=self.state.best_score, metric_calls=self.state.spend.metric_calls,
                       step_metric_calls=self.state.spend.metric_calls - calls0,
                       optimizer_calls=self.client.calls, step_optimizer_calls=0)
@@ -265,9 +263,10 @@ class Trainer(StepMixin):
         while (reason := self.stop_reason()) is None:
             calls, replies = self.client.calls, self.client.replies
             plan = self.plan()
-            record = self.train_step(plan) if plan is not None else self.validate_pending()
-            record["failed"] = step_failure(record, asked=self.client.calls > calls,
-                                            replied=self.client.replies > replies)
+            step = self.stepper.run(self.state, plan) if plan is not None else self.validate_pending()
+            step.failed = step_failure(step.to_json(), asked=self.client.calls > calls,
+                                       replied=self.client.replies > replies)
+            record = step.to_json()  # the run's history holds JSON: checkpoints and trial logs
             self.state.history.append(record)
             self.state.step += 1
             if warning := unparseable_warning(self.state.history):
@@ -287,8 +286,7 @@ class Trainer(StepMixin):
         self.state.current_score = score
         metric_errors = [r.error for r in rollouts if r.error and r.error.startswith("metric error")]
         if rollouts and len(metric_errors) == len(rollouts):
-            name = getattr(self.metric, "__name__", repr(self.metric))
-            raise ValueError(f"the metric {name!r} failed on every validation example of the baseline "
+            raise ValueError(f"the metric {metric_name(self.metric)!r} failed on every validation example of the baseline "
                              f"(first error: {metric_errors[0]}); it is almost surely a bug in the metric")
         # a reply that cannot be parsed is as useless as a call that raised
         failures = [r.feedback if r.error == "AdapterParseError" else r.error for r in rollouts

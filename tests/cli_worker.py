@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import dspy_dlpo.lm  # noqa: E402
+import dspy_dlpo.lm.factory  # noqa: E402
 import dspy_dlpo.tasks  # noqa: E402
 from dspy_dlpo import cli  # noqa: E402
 from scripted import ScriptedOptimizer, reverse_task_lm  # noqa: E402
@@ -27,5 +27,5 @@ def make_lm(spec, **kwargs):
 
 if __name__ == "__main__":
     dspy_dlpo.tasks.load_task = fake_task
-    dspy_dlpo.lm.make_lm = make_lm
+    dspy_dlpo.lm.factory.make_lm = make_lm
     sys.exit(cli.main(sys.argv[1:]))

@@ -11,16 +11,30 @@ def test_a_quiet_step_counts_for_no_strategy():
 
 
 def test_each_strategy_is_counted_only_when_it_changed_the_step():
-    acted = {**QUIET, "problems": ["Your rewrite changed 4 sentences but at most 2 may change."],
-             "frozen": ["Read it."], "accept_draw": 0.1, "accepted": True,
+    acted = {**QUIET, "refused": ["learning_rate"], "frozen": ["Read it."], "accept_draw": 0.1, "accepted": True,
              "shown": {"earlier_critiques": {"count": 2}, "contrast": {"better": 1, "worse": 0, "pair": None}},
-             "reason": "tie on the minibatch, but longer (penalty 0.40 points)"}
+             "score_delta": 0.0, "penalty": 0.4}
     assert all(step_acts(acted).values())
     rejected_draw = {**QUIET, "accept_draw": 0.9, "accepted": False}
     assert step_acts(rejected_draw)["annealing_draws"] and not step_acts(rejected_draw)["annealing_accepted"]
     counts = activity([QUIET, acted, rejected_draw, {"outcome": "skipped"}])
     assert counts["steps"] == 4 and counts["annealing_draws"] == 2 and counts["annealing_accepted"] == 1
     assert counts["dropout"] == 1 and counts["learning_rate"] == 1
+
+
+def test_records_with_acted_are_read_from_it_and_never_from_messages():
+    noted = {**QUIET, "acted": {"dropout": "froze sentence(s) [2]", "annealing": "a drop put to the draw",
+                                "momentum": "showed 1 earlier critique(s)", "contrastive": "showed 1 better"},
+             "accepted": False}
+    acts = step_acts(noted)
+    assert acts["dropout"] and acts["annealing_draws"] and acts["momentum"] and acts["contrastive"]
+    assert not acts["annealing_accepted"] and not acts["learning_rate"] and not acts["regularization"]
+    # a message that says what a strategy did counts for nothing: only the structured fields do
+    worded = {**QUIET, "acted": {}, "problems": ["Your rewrite changed 4 sentences but at most 2 may change."],
+              "reason": "tie on the minibatch, but longer (penalty 0.40 points)", "frozen": ["x"]}
+    assert not any(step_acts(worded).values())
+    assert step_acts({**QUIET, "refused": ["regularization"]})["regularization"]
+    assert step_acts({**QUIET, "score_delta": 0.0, "penalty": -0.2})["regularization"]  # a shorter tie won
 
 
 def test_the_table_sums_cells_per_optimizer_and_skips_cells_without_logs():

@@ -18,7 +18,7 @@ def fake_task(name, **kwargs):
 def test_optimize_writes_program_report_and_table(tmp_path, monkeypatch, capsys):
     optimizer = ScriptedOptimizer()
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", fake_task)
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: reverse_task_lm() if spec == "task"
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", lambda spec, **kw: reverse_task_lm() if spec == "task"
                         else optimizer.lm())
     code = cli.main(["optimize", "--task", "toy", "--model", "task", "--optimizer-model", "opt", "--max-steps", "2",
                      "--patience", "2", "--batch-size", "3", "--threads", "1", "--no-dropout", "--append-on-no-op", "--out", str(tmp_path), "--quiet"])
@@ -40,7 +40,7 @@ def test_optimize_writes_program_report_and_table(tmp_path, monkeypatch, capsys)
 
 def test_bad_arguments_exit_with_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", fake_task)
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: reverse_task_lm())
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", lambda spec, **kw: reverse_task_lm())
     code = cli.main(["optimize", "--task", "toy", "--max-metric-calls", "3", "--out", str(tmp_path), "--quiet"])
     assert code == 2
     assert "too small for even one step" in capsys.readouterr().err
@@ -60,7 +60,7 @@ def test_demo_runs_its_fixed_configuration(tmp_path, monkeypatch, capsys):
         return lm
 
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", load)
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", make_lm)
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", make_lm)
     assert cli.main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
     assert asked["name"] == cli.DEMO["task"] and asked["model"] == "local"
     assert (asked["n_train"], asked["n_val"], asked["n_test"]) == (cli.DEMO["n_train"], cli.DEMO["n_val"],

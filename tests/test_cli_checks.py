@@ -32,7 +32,7 @@ def guarded(monkeypatch):
         return reverse_task_lm() if spec != "opt" else ScriptedOptimizer().lm()
 
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", load)
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", make_lm)
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", make_lm)
     return reached
 
 
@@ -59,7 +59,7 @@ def test_bad_flags_stop_before_anything_runs(flags, message, guarded, capsys, tm
 def test_a_budget_too_small_is_refused_before_any_evaluation(monkeypatch, capsys, tmp_path):
     calls = []
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", fake_task)
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", lambda spec, **kw: function_lm(
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", lambda spec, **kw: function_lm(
         lambda messages, options: calls.append(1) or chat_reply(answer="x"), name="counting"))
     code = cli.main(["optimize", "--task", "toy", "--max-metric-calls", "3", "--out", str(tmp_path), "--quiet"])
     assert code == 2 and "too small for even one step" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def lms(monkeypatch):
         reached.append("lm")
         return reverse_task_lm() if spec == "task" else optimizer.lm()
 
-    monkeypatch.setattr("dspy_dlpo.lm.make_lm", make_lm)
+    monkeypatch.setattr("dspy_dlpo.lm.factory.make_lm", make_lm)
     monkeypatch.setattr("dspy_dlpo.tasks.load_task", lambda *a, **k: reached.append("task"))
     return reached
 

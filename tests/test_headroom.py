@@ -5,7 +5,7 @@ import json
 import dspy
 
 from benchmarks import headroom
-from benchmarks.harness import write_json_atomic
+from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.tasks import load_task
 
 
@@ -31,7 +31,7 @@ def test_the_rows_are_train_then_val_never_test_and_the_hand_line_is_on_every_pr
 def test_the_table_pairs_the_two_instructions_and_marks_a_ten_point_gain(tmp_path):
     for task, default, hand in (("bbh/a", [0, 0, 1, 1, 0] * 4, [1, 1, 1, 1, 0] * 4), ("bbh/b", [1, 0] * 10, [1, 0] * 10)):
         for variant, scores in (("default", default), ("hand", hand)):
-            write_json_atomic(headroom.cell_file(tmp_path, task, "predict", variant),
+            atomic_write_json(headroom.cell_file(tmp_path, task, "predict", variant),
                               {"task": task, "form": "predict", "variant": variant, "n": len(scores),
                                "score": 100.0 * sum(scores) / len(scores), "per_example": scores})
     text = headroom.table(tmp_path)

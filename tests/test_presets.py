@@ -1,17 +1,20 @@
-"""Named strategy presets read their "on" values from the teleprompter, so a default changes in one place."""
+"""Named strategy presets read their "on" values from the registry of strategies, as the teleprompter's
+keywords do, so a default changes in one place."""
 
 import inspect
 
 import pytest
 
 from dspy_dlpo import DLPOTeleprompter, presets
+from dspy_dlpo.strategies import TextualMomentum
+from dspy_dlpo.strategies.registry import keywords
 from scripted import exact_metric
 
 
 def test_dlpo_is_the_teleprompter_default_and_tgd_is_all_off():
     parameters = inspect.signature(DLPOTeleprompter.__init__).parameters
-    assert presets.dlpo() == {name: parameters[name].default for name in presets.STRATEGIES}
-    assert presets.dlpo()["dropout"] == 0.25 and presets.tgd() == dict.fromkeys(presets.STRATEGIES, False)
+    assert presets.dlpo() == {name: parameters[name].default for name in keywords()}
+    assert presets.dlpo()["dropout"] == 0.25 and presets.tgd() == dict.fromkeys(keywords(), False)
     default, off = DLPOTeleprompter(exact_metric), DLPOTeleprompter(exact_metric, **presets.tgd())
     assert [s.name for s in DLPOTeleprompter(exact_metric, **presets.dlpo()).strategies] == \
         [s.name for s in default.strategies] and len(default.strategies) == 6 and off.strategies == []
@@ -28,8 +31,5 @@ def test_only_and_without():
 
 
 def test_a_changed_default_reaches_every_preset(monkeypatch):
-    signature = inspect.signature(DLPOTeleprompter.__init__)
-    changed = signature.replace(parameters=[p.replace(default=7) if p.name == "momentum" else p
-                                            for p in signature.parameters.values()])
-    monkeypatch.setattr(DLPOTeleprompter.__init__, "__signature__", changed, raising=False)
+    monkeypatch.setattr(TextualMomentum, "option_default", 7)  # the default lives in the strategy's file
     assert presets.dlpo()["momentum"] == presets.only("momentum")["momentum"] == 7

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from dspy_dlpo import DLPOTeleprompter
 from dspy_dlpo.autograd.loss import loss_text
 from dspy_dlpo.autograd.step import clean_instruction
-from dspy_dlpo.autograd.text import (clip_edits, escape_tags, normalize, parse_block, parse_tag, sentence_edits,
+from dspy_dlpo.text import (clip_edits, escape_tags, normalize, parse_block, parse_tag, sentence_edits,
                                      split_sentences, trim_middle)
 from dspy_dlpo.leakage import MIN_WORDS, TrainingIndex, describe_leaks, find_leaks
 from dspy_dlpo.lm.engine import function_lm
 from dspy_dlpo.program import Rollout, normalize_metric_result
 from dspy_dlpo.redact import MASK, redact
-from dspy_dlpo.sanitize import valid_text
+from dspy_dlpo.sanitize import valid_data, valid_text
 from scripted import ScriptedOptimizer, chat_reply, exact_metric, field_value, reverse_examples
 
 EXAMPLES = int(os.environ.get("DSPY_DLPO_PROPERTY_EXAMPLES", "60"))
@@ -135,7 +135,8 @@ FIELDS = st.dictionaries(st.text("abcxyz_", min_size=1, max_size=8), REPLY, max_
 @given(FIELDS, FIELDS, st.one_of(st.none(), FIELDS), REPLY, st.one_of(st.none(), REPLY),
        st.floats(0, 1), st.integers(400, 3000))
 def test_a_loss_never_exceeds_its_budget(inputs, gold, outputs, feedback, error, score, max_chars):
-    rollout = Rollout(0, inputs, gold, outputs, score, feedback, error)
+    # example fields are repaired where they enter a run (the dataloader), program outputs by the Rollout
+    rollout = Rollout(0, valid_data(inputs), valid_data(gold), outputs, score, feedback, error)
     text = loss_text(rollout, 1, param="self", multi_predictor=False, max_chars=max_chars)
     assert len(text) <= max_chars
     text.encode("utf-8")

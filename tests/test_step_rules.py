@@ -8,9 +8,9 @@ import pytest
 
 from dspy_dlpo import DLPOTeleprompter
 from dspy_dlpo.autograd.step import propose_update
-from dspy_dlpo.autograd.text import split_sentences
+from dspy_dlpo.text import split_sentences
 from dspy_dlpo.strategies import TextualSimulatedAnnealing
-from dspy_dlpo.strategies.base import StepContext
+from dspy_dlpo.core import StepContext
 from dspy_dlpo.acceptance import decide
 from dspy_dlpo.dataloader import minibatch
 from scripted import (MAGIC, ScriptedOptimizer, chat_reply, exact_metric, field_value, reverse_examples,

@@ -18,7 +18,7 @@ from dspy_dlpo.budget import UsageMeter, plan_step
 from dspy_dlpo.lm.engine import function_lm
 from dspy_dlpo.lm.llama import LlamaCppEngine, seed_sampling
 from dspy_dlpo.program import Rollout
-from dspy_dlpo.strategies.base import StepContext
+from dspy_dlpo.core import StepContext
 from scripted import ScriptedOptimizer, chat_reply, exact_metric, field_value, reverse_examples, system_text
 
 SEED = "Given the fields `question`, produce the fields `answer`."

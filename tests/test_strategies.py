@@ -6,8 +6,8 @@ from dspy_dlpo.program import Rollout
 from dspy_dlpo.strategies import (TextualContrastiveLearning, TextualDropout, TextualLearningRate, TextualMomentum,
                                   TextualRegularization, TextualSimulatedAnnealing, constant, cosine, exponential,
                                   linear, step_decay)
-from dspy_dlpo.strategies.base import StepContext, derived_rng
-from dspy_dlpo.autograd.text import split_sentences
+from dspy_dlpo.core import StepContext, derived_rng
+from dspy_dlpo.text import split_sentences
 
 
 def ctx(instruction="Read it. Think. Answer. Check.", step=0, history=(), candidates=(), rollouts=()):

@@ -1,7 +1,7 @@
 import pytest
 
 from dspy_dlpo.autograd.step import clean_instruction
-from dspy_dlpo.autograd.text import (escape_tags, missing_sentences, parse_block, parse_tag, sentence_edits,
+from dspy_dlpo.text import (escape_tags, missing_sentences, parse_block, parse_tag, sentence_edits,
                                      split_sentences, trim_middle)
 
 
@@ -57,7 +57,7 @@ def test_missing_sentences_and_tags():
 
 
 def test_clip_edits_keeps_the_first_k_edits():
-    from dspy_dlpo.autograd.text import clip_edits, sentence_edits
+    from dspy_dlpo.text import clip_edits, sentence_edits
 
     old = "A one. B two. C three."
     new = "A one. X new. C three. D four. E five."

@@ -4,11 +4,11 @@ import dspy
 
 from dspy_dlpo.autograd.client import OptimizerClient
 from dspy_dlpo.autograd.step import propose_update
-from dspy_dlpo.autograd.text import split_sentences
+from dspy_dlpo.text import split_sentences
 from dspy_dlpo.budget import UsageMeter
 from dspy_dlpo.lm.engine import function_lm
 from dspy_dlpo.strategies import TextualLearningRate
-from dspy_dlpo.strategies.base import StepContext
+from dspy_dlpo.core import StepContext
 
 INSTRUCTION = "Read the word. Answer."
 

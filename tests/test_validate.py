@@ -11,7 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root holds benchmarks/
 
 from benchmarks.evalcache import EvalCache
-from benchmarks.harness import write_json_atomic
+from benchmarks.harness import RESULT_JSON
+from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo import DLPOTeleprompter
 from dspy_dlpo.lm.models import _record_verified, _recorded_sha256
 from dspy_dlpo.strategies import TextualLearningRate, TextualRegularization
@@ -89,7 +90,7 @@ def fsyncs(monkeypatch):
 
 def test_result_files_are_synced_and_keep_their_format(tmp_path, fsyncs):
     path = tmp_path / "t" / "seed0.json"
-    write_json_atomic(path, {"z": 1, "a": Path("p")})
+    atomic_write_json(path, {"z": 1, "a": Path("p")}, **RESULT_JSON)
     assert path.read_text() == '{\n  "z": 1,\n  "a": "p"\n}' and len(fsyncs) == 1
     assert [p.name for p in path.parent.iterdir()] == ["seed0.json"]
 

@@ -11,7 +11,7 @@ from .client import OptimizerClient
 from .loss import fair_shares
 from .diagnosis import Pattern, addresses, summary_line
 from .prompts import GRADIENT, PATTERNS, PATTERNS_REASK, PROMPT_TAGS, render
-from .text import escape_tags, normalize, parse_tag, trim_middle, truncate
+from ..text import escape_tags, normalize, parse_tag, trim_middle, truncate
 
 _BULLET = re.compile(r"^(?:[-*\u2022]|\d+[.)])\s*")
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .text import normalize
+from ..text import normalize
 
 _LABEL = re.compile(r"^\(?([A-Za-z])\)?$")
 _LABEL_IN = re.compile(r"\(([A-Za-z])\)")

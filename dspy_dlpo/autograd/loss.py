@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .prompts import LOSS, STEP_IO, render
-from .text import trim_middle, truncate
+from ..text import trim_middle, truncate
 
 # Per-example budget. BBH inputs run to ~950 characters (1,580 for salient translation), GSM8K
 # questions to ~1,000: 2,000 shows every such question whole next to its answer and feedback. A

@@ -1,4 +1,6 @@
-"""Every prompt the optimizer LM sees, as data. Rendered by :func:`render`; nothing else builds prompts."""
+"""The prompts of the step itself (critique, rewrite, retries), as data, and :func:`render`, which fills
+every prompt. What a strategy adds to the rewrite prompt (its rule, its data section) lives in the
+strategy's own module under :mod:`dspy_dlpo.strategies`."""
 
 from __future__ import annotations
 
@@ -130,34 +132,3 @@ def render(template: str, **parts: object) -> str:
     """Fill ``template`` with named parts (``{system}`` defaults to :data:`SYSTEM`)."""
     parts.setdefault("system", SYSTEM)
     return template.format(**parts)
-
-
-# -- what the strategies add to the rewrite prompt: rules (one line each) and data sections ----------
-LEARNING_RATE_RULE = ("Change at most {k} {sentences} of the current instruction (adding, deleting or rewriting "
-                      "one sentence is one change); copy every other sentence word for word.")
-DROPOUT_RULE = "Copy {sentences} of the current instruction word for word: {they} frozen in this step."
-REGULARIZATION_RULE = ("Keep the instruction short: within the changes allowed, prefer removing or merging "
-                       "sentences that do not help over adding new ones.")
-MAX_WORDS_RULE = " Use at most {max_words} words in total."
-MOMENTUM_RULE = ("If a problem named in <earlier_critiques> comes back in <critique>, the earlier edits did not "
-                 "fix it: address it more decisively.")
-MOMENTUM_INTRO = "Critiques of the instructions of earlier steps, newest first:"
-MOMENTUM_ITEM = "Critique {number}:\n{text}"
-CONTRAST_INTRO = "What separated better from worse results:"
-CONTRAST_RULE_INSTRUCTIONS = ("take over what the higher-scoring instructions in <contrast> do that the current "
-                              "one does not, and avoid what the lower-scoring ones do")
-CONTRAST_RULE_RUNS = "change the instruction so that the run in <contrast> that went worse would go like the better one"
-CONTRAST_INSTRUCTIONS = "Instructions validated in earlier steps, best first."
-CONTRAST_HIGHER = "Scored higher than the current instruction:\n{items}"
-CONTRAST_LOWER = "Scored lower than the current instruction:\n{items}"
-CONTRAST_BEST = "Scored best (the current instruction has not been validated):\n{items}"
-CONTRAST_WORST = "Scored worst:\n{items}"
-CONTRAST_EXAMPLE = "The training input, quoted:\n{inputs}\nThe answer expected for it: {expected}"
-CONTRAST_RUN = "The answer given: {outputs}\nThe grader said: {feedback}"
-CONTRAST_NAMED = "Instruction:\n  {instruction}\n"
-CONTRAST_SAME_INPUT = """The same input under two instructions: one got it right, the other wrong.
-{example}
-Run that got it right (score {good_score:.2f}):
-{good}
-Run that got it wrong (score {bad_score:.2f}), {whose}:
-{bad}"""

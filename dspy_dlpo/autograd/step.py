@@ -6,11 +6,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..strategies.base import StepContext, Strategy
+from ..core import StepContext, Strategy
 from .client import OptimizerClient
 from .guards import field_problem, invented_fields
 from .prompts import CLIPPED_HINT, RETRY, render
-from .text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
+from ..text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
@@ -75,6 +75,7 @@ def _vet(candidate: str, ctx: StepContext, strategies: list[Strategy], role: str
     for strategy in strategies:
         message = strategy.check(ctx, candidate)
         if message:
+            ctx.scratch.setdefault("refused", []).append(strategy.name)  # the trial record's ``refused``
             return candidate, "clipped", message
     return candidate, "ok", ""
 

@@ -2,8 +2,8 @@
 
 :func:`build_update_prompt` renders the rewrite prompt from :mod:`.prompts`: the current instruction
 (numbered), then the data sections (the critique, one or two failing examples, then each
-strategy's :meth:`~dspy_dlpo.strategies.base.Strategy.context`), then one "Rules" list (the base
-rules, then each strategy's :meth:`~dspy_dlpo.strategies.base.Strategy.directives`). Embedded
+strategy's :meth:`~dspy_dlpo.core.Strategy.context`), then one "Rules" list (the base
+rules, then each strategy's :meth:`~dspy_dlpo.core.Strategy.directives`). Embedded
 example and LM text has the prompt's own tags neutralized (:func:`.text.escape_tags`), so that a
 training input cannot close a block or plant an ``<instruction>``. The data sections share a
 character budget; what was shown, trimmed or dropped is returned for the trial log.
@@ -15,10 +15,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..strategies.base import Section, StepContext, Strategy
+from ..core import Section, StepContext, Strategy
 from .prompts import (ADD_SENTENCE, BASE_RULES, COUNTED_INTRO, CRITIQUE_INTRO, FAILURE, FAILURES_INTRO, PROMPT_TAGS, RULE, SECTION,
                       UPDATE, render)
-from .text import escape_tags, numbered, trim_middle
+from ..text import escape_tags, numbered, trim_middle
 
 # Data sections together: ~2,500 tokens. With the rules, the instruction and a 512-token reply the
 # rewrite prompt stays inside a 4,096-token context (the embedded 1.5B's default).

@@ -20,6 +20,7 @@ from typing import Any
 import dspy
 
 from ..redact import redact
+from . import factory  # make_lm looked up at call time, so tests can substitute it
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +97,10 @@ def _provider_key_set(model: str) -> bool:
 
 def role_lm(settings: RoleSettings, **kwargs: Any) -> dspy.LM:
     """``make_lm`` for a role; a bad combination raises :class:`LMSetupError` naming the role and its flags."""
-    from . import local_model_spec, make_lm  # looked up at call time so tests can substitute make_lm
 
     model_flag, base_flag, _ = FLAGS[settings.role]
     try:
-        embedded = local_model_spec(settings.model) is not None
+        embedded = factory.local_model_spec(settings.model) is not None
     except ValueError as exc:
         raise LMSetupError(f"{settings.role} LM: {exc}") from None
     if embedded and settings.api_base:
@@ -114,6 +114,6 @@ def role_lm(settings: RoleSettings, **kwargs: Any) -> dspy.LM:
     if embedded:
         key = None  # an environment key is for servers; the embedded model takes none
     try:
-        return make_lm(settings.model, api_base=settings.api_base, api_key=key, **kwargs)
+        return factory.make_lm(settings.model, api_base=settings.api_base, api_key=key, **kwargs)
     except (ValueError, TypeError) as exc:
         raise LMSetupError(f"{settings.role} LM: {settings.scrub(str(exc))}") from None

@@ -1,7 +1,8 @@
-"""The seven DLPO strategies as composable, stateless objects (see :mod:`.base` for the hooks)."""
+"""The seven DLPO strategies as composable, stateless objects (the hooks: :mod:`dspy_dlpo.core`; the table of
+built-in strategies that the keywords, presets, CLI and ablations read: :mod:`.registry`)."""
 
 from .annealing import TextualSimulatedAnnealing
-from .base import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
+from ..core import Decision, Section, StepContext, Strategy, derived_rng, greedy_accept
 from .contrastive import TextualContrastiveLearning
 from .dropout import TextualDropout
 from .learning_rate import TextualLearningRate

@@ -11,11 +11,7 @@ import math
 from typing import Any
 
 from ..validate import real_number
-from .base import Decision, StepContext, Strategy, greedy_accept
-
-
-def _number(name: str, value: Any, low: float, high: float, *, low_open: bool, high_open: bool) -> float:
-    return real_number(f"annealing {name}", value, low, high, low_open=low_open, high_open=high_open, finite=True)
+from ..core import Decision, StepContext, Strategy, greedy_accept
 
 
 class TextualSimulatedAnnealing(Strategy):
@@ -40,11 +36,14 @@ class TextualSimulatedAnnealing(Strategy):
     """
 
     name = "annealing"
+    option_default = True
+    order = 60
 
     def __init__(self, p0: float = 0.3, *, decay: float = 0.85, max_drop: float = 1.0) -> None:
-        self.p0 = _number("p0", p0, 0.0, 1.0, low_open=False, high_open=True)
-        self.decay = _number("decay", decay, 0.0, 1.0, low_open=True, high_open=False)
-        self.max_drop = _number("max_drop", max_drop, 0.0, math.inf, low_open=False, high_open=True)
+        self.p0 = real_number("annealing p0", p0, 0.0, 1.0, low_open=False, high_open=True, finite=True)
+        self.decay = real_number("annealing decay", decay, 0.0, 1.0, low_open=True, high_open=False, finite=True)
+        self.max_drop = real_number("annealing max_drop", max_drop, 0.0, math.inf, low_open=False, high_open=True,
+                                    finite=True)
 
     def temperature(self, step: int) -> float:
         """Temperature at ``step``, in minibatch examples (0 when ``p0`` is 0)."""

@@ -5,20 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.loss import ordered_outputs
-from ..autograd.prompts import (CONTRAST_BEST, CONTRAST_EXAMPLE, CONTRAST_HIGHER, CONTRAST_WORST, CONTRAST_INSTRUCTIONS, CONTRAST_INTRO,
-                                CONTRAST_LOWER, CONTRAST_NAMED, CONTRAST_RULE_INSTRUCTIONS,
-                                CONTRAST_RULE_RUNS, CONTRAST_RUN, CONTRAST_SAME_INPUT, render)
-from ..autograd.text import normalize, trim_middle
+from ..autograd.prompts import render
+from ..text import normalize, trim_middle
 from ..validate import positive_int
-from .base import Section, StepContext, Strategy
+from ..core import Section, StepContext, Strategy
 
-
-def _view(rollout: Any) -> dict[str, Any]:
-    """A rollout as the plain dict the trial log stores (:meth:`Rollout.to_json`)."""
-    if isinstance(rollout, dict):
-        return rollout
-    return {"index": rollout.index, "score": rollout.score, "feedback": rollout.feedback, "error": rollout.error,
-            "outputs": rollout.outputs}
+# what this strategy adds to the rewrite prompt (rendered by autograd.prompts.render)
+CONTRAST_INTRO = "What separated better from worse results:"
+CONTRAST_RULE_INSTRUCTIONS = ("take over what the higher-scoring instructions in <contrast> do that the current "
+                              "one does not, and avoid what the lower-scoring ones do")
+CONTRAST_RULE_RUNS = "change the instruction so that the run in <contrast> that went worse would go like the better one"
+CONTRAST_INSTRUCTIONS = "Instructions validated in earlier steps, best first."
+CONTRAST_HIGHER = "Scored higher than the current instruction:\n{items}"
+CONTRAST_LOWER = "Scored lower than the current instruction:\n{items}"
+CONTRAST_BEST = "Scored best (the current instruction has not been validated):\n{items}"
+CONTRAST_WORST = "Scored worst:\n{items}"
+CONTRAST_EXAMPLE = "The training input, quoted:\n{inputs}\nThe answer expected for it: {expected}"
+CONTRAST_RUN = "The answer given: {outputs}\nThe grader said: {feedback}"
+CONTRAST_NAMED = "Instruction:\n  {instruction}\n"
+CONTRAST_SAME_INPUT = """The same input under two instructions: one got it right, the other wrong.
+{example}
+Run that got it right (score {good_score:.2f}):
+{good}
+Run that got it wrong (score {bad_score:.2f}), {whose}:
+{bad}"""
 
 
 def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, Any]]]]:
@@ -28,7 +38,7 @@ def _observations(ctx: StepContext) -> dict[int, list[tuple[int, str, dict[str, 
     seen: dict[int, list[tuple[int, str, dict[str, Any]]]] = {}
     runs = [(r.get("step", -1), r.get(instr), r.get(key)) for r in ctx.param_history()
             for instr, key in (("instruction_before", "rollouts"), ("instruction_after", "rollouts_after"))]
-    runs.append((ctx.step, ctx.instruction, [_view(r) for r in ctx.rollouts]))
+    runs.append((ctx.step, ctx.instruction, [r if isinstance(r, dict) else r.to_json(None) for r in ctx.rollouts]))
     for step, instruction, rollouts in runs:
         if not isinstance(instruction, str) or not isinstance(rollouts, list):
             continue
@@ -79,6 +89,9 @@ class TextualContrastiveLearning(Strategy):
     """
 
     name = "contrastive"
+    option_default = True
+    number_option = False
+    order = 30
 
     def __init__(self, k: int = 2, *, instructions: bool = True, rollouts: bool = True, max_chars: int = 500) -> None:
         positive_int("contrastive k", k)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import missing_sentences, restore_sentences
-from ..autograd.prompts import DROPOUT_RULE, render
-from ..validate import real_number
-from .base import StepContext, Strategy
+from ..text import missing_sentences, restore_sentences
+from ..autograd.prompts import render
+from ..validate import finite_number, real_number
+from ..core import StepContext, Strategy
 
-
-def _fraction(name: str, value: float) -> float:
-    return real_number(name, value, 0, 1, high_open=True)
+# what this strategy adds to the rewrite prompt (rendered by autograd.prompts.render)
+DROPOUT_RULE = "Copy {sentences} of the current instruction word for word: {they} frozen in this step."
 
 
 class TextualDropout(Strategy):
@@ -27,10 +26,22 @@ class TextualDropout(Strategy):
     """
 
     name = "dropout"
+    option_default = 0.25
+    order = 10
 
     def __init__(self, rate: float = 0.25, *, feedback_rate: float = 0.0) -> None:
-        self.rate = _fraction("dropout", rate)
-        self.feedback_rate = _fraction("feedback_dropout", feedback_rate)
+        self.rate = real_number("dropout", rate, 0, 1, high_open=True)
+        self.feedback_rate = real_number("feedback_dropout", feedback_rate, 0, 1, high_open=True)
+
+    @classmethod
+    def from_option(cls, value: Any, options: dict[str, Any]) -> Strategy | None:
+        """As :meth:`Strategy.from_option`; a ``feedback_dropout`` > 0 in ``options`` keeps the strategy on
+        (with no frozen sentences when ``dropout`` is off)."""
+        drop = super().from_option(value, options)
+        feedback = options.get("feedback_dropout", 0.0)
+        if finite_number("feedback_dropout", feedback):
+            drop = cls(drop.rate if drop else 0.0, feedback_rate=feedback)
+        return drop
 
     def frozen(self, ctx: StepContext) -> list[str]:
         """The sentences frozen at this step (deterministic in seed, step and parameter)."""

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ..autograd.text import clip_edits, sentence_edits
-from ..autograd.prompts import LEARNING_RATE_RULE, render
-from .base import StepContext, Strategy
-from ..validate import is_int
-from .schedules import Schedule, constant, exponential
+from ..autograd.prompts import render
+from ..core import StepContext, Strategy
+from ..text import clip_edits, sentence_edits
+from ..validate import is_int, is_real
+from .schedules import Schedule, constant, cosine, exponential, linear, step_decay
+
+# what this strategy adds to the rewrite prompt (rendered by autograd.prompts.render)
+LEARNING_RATE_RULE = ("Change at most {k} {sentences} of the current instruction (adding, deleting or rewriting "
+                      "one sentence is one change); copy every other sentence word for word.")
+
+DECAYS = ("exponential", "linear", "cosine", "step")
+DECAY_DEFAULT = True  # the lr_decay keyword's default: the rate decays
+
+
+def check_schedule(name: str, schedule: Any) -> Any:
+    """``schedule`` if its value at step 0 is a finite number > 0; otherwise an error naming ``name``."""
+    try:
+        value = schedule(0)
+    except Exception as exc:
+        raise ValueError(f"{name} schedule raised at step 0: {type(exc).__name__}: {exc}") from None
+    if not is_real(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} schedule must return a finite number > 0 (step -> value), "
+                         f"got {type(value).__name__} {value!r} at step 0")
+    return schedule
+
+
+def _decay_schedule(decay: Any, rate: int) -> Any:
+    if decay is True:
+        return True
+    if decay is False or decay is None:
+        return False
+    if callable(decay):
+        return check_schedule("lr_decay", decay)
+    named = {"exponential": lambda: exponential(rate, 0.85, 1.0), "linear": lambda: linear(rate, 1, 10),
+             "cosine": lambda: cosine(rate, 1, 10), "step": lambda: step_decay(rate, 0.5, 3)}
+    if decay not in named:
+        raise ValueError(f"lr_decay must be a bool, a schedule (step -> value) or one of {DECAYS}, got {decay!r}")
+    return named[decay]()
 
 
 def check_rate(rate: Any) -> None:
@@ -35,6 +69,8 @@ class TextualLearningRate(Strategy):
     """
 
     name = "learning_rate"
+    option_default = 4
+    order = 40
 
     def __init__(self, rate: int | Schedule = 4, *, decay: bool | Schedule = True) -> None:
         check_rate(rate)
@@ -47,6 +83,22 @@ class TextualLearningRate(Strategy):
             self.schedule, self.describe = exponential(rate, 0.85, 1.0), f"exponential from {rate}, rate 0.85"
         else:
             self.schedule, self.describe = constant(rate), f"constant {rate}"
+
+    @classmethod
+    def from_option(cls, value: Any, options: dict[str, Any]) -> Strategy | None:
+        """TLR (+ TLRD): ``learning_rate`` False/None = off, True = 4, an int, a schedule or an instance = on;
+        ``options["lr_decay"]`` (True, a named decay, a schedule or False) decays an int rate."""
+        if value is False or value is None:
+            return None
+        if isinstance(value, cls):
+            return value
+        if value is True:
+            value = 4
+        if callable(value):
+            check_schedule("learning_rate", value)
+        check_rate(value)
+        decay = options.get("lr_decay", DECAY_DEFAULT)
+        return cls(value, decay=_decay_schedule(decay, value if is_int(value) else 4))
 
     def edits_allowed(self, step: int) -> int:
         """The bound ``k`` in force at ``step``."""

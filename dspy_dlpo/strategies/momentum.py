@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import normalize, trim_middle
-from ..autograd.prompts import MOMENTUM_INTRO, MOMENTUM_ITEM, MOMENTUM_RULE, render
+from ..text import normalize, trim_middle
+from ..autograd.prompts import render
 from ..validate import is_int, positive_int, real_number
-from .base import Section, StepContext, Strategy
+from ..core import Section, StepContext, Strategy
+
+# what this strategy adds to the rewrite prompt (rendered by autograd.prompts.render)
+MOMENTUM_RULE = ("If a problem named in <earlier_critiques> comes back in <critique>, the earlier edits did not "
+                 "fix it: address it more decisively.")
+MOMENTUM_INTRO = "Critiques of the instructions of earlier steps, newest first:"
+MOMENTUM_ITEM = "Critique {number}:\n{text}"
 
 
 class TextualMomentum(Strategy):
@@ -24,6 +30,8 @@ class TextualMomentum(Strategy):
     """
 
     name = "momentum"
+    option_default = 3
+    order = 20
 
     def __init__(self, window: int = 3, *, beta: float = 0.7, max_chars: int = 600) -> None:
         if not is_int(window) or window < 1:  # momentum=0.5 through the teleprompter lands here: name the value

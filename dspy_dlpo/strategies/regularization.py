@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.text import word_count
-from ..autograd.prompts import MAX_WORDS_RULE, REGULARIZATION_RULE, render
+from ..text import word_count
+from ..autograd.prompts import render
 from ..validate import positive_int, real_number
-from .base import StepContext, Strategy
+from ..core import StepContext, Strategy
+
+# what this strategy adds to the rewrite prompt (rendered by autograd.prompts.render)
+REGULARIZATION_RULE = ("Keep the instruction short: within the changes allowed, prefer removing or merging "
+                       "sentences that do not help over adding new ones.")
+MAX_WORDS_RULE = " Use at most {max_words} words in total."
 
 
 class TextualRegularization(Strategy):
@@ -20,6 +25,8 @@ class TextualRegularization(Strategy):
     """
 
     name = "regularization"
+    option_default = True
+    order = 50
 
     def __init__(self, weight: float = 0.02, *, max_words: int | None = None) -> None:
         self.weight = real_number("regularization weight", weight, 0)

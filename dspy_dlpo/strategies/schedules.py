@@ -8,43 +8,42 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..validate import real_number
+from ..validate import positive_number, real_number
 
 Schedule = Callable[[int], float]
 
 
-def _positive(name: str, value: float) -> float:
-    return real_number(name, value, 0, low_open=True)
-
-
 def constant(value: float) -> Schedule:
     """Always ``value``."""
-    value = _positive("value", value)
+    value = positive_number("value", value)
     return lambda step: value
 
 
 def linear(start: float, end: float, steps: int) -> Schedule:
     """From ``start`` to ``end`` linearly over ``steps`` steps, then ``end``."""
-    start, end, steps = _positive("start", start), _positive("end", end), int(_positive("steps", steps))
+    start, end = positive_number("start", start), positive_number("end", end)
+    steps = int(positive_number("steps", steps))
     return lambda step: start + (end - start) * min(step, steps) / steps
 
 
 def exponential(start: float, rate: float, floor: float = 1.0) -> Schedule:
     """``start * rate**step``, never below ``floor``; ``rate`` in (0, 1]."""
-    start, floor = _positive("start", start), _positive("floor", floor)
+    start, floor = positive_number("start", start), positive_number("floor", floor)
     rate = real_number("rate", rate, 0, 1, low_open=True)
     return lambda step: max(floor, start * rate ** step)
 
 
 def cosine(start: float, end: float, steps: int) -> Schedule:
     """Cosine decay from ``start`` to ``end`` over ``steps`` steps, then ``end``."""
-    start, end, steps = _positive("start", start), _positive("end", end), int(_positive("steps", steps))
+    start, end = positive_number("start", start), positive_number("end", end)
+    steps = int(positive_number("steps", steps))
     return lambda step: end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
 
 
 def step_decay(start: float, factor: float, every: int, floor: float = 1.0) -> Schedule:
     """Multiply by ``factor`` every ``every`` steps, never below ``floor``."""
-    start, every, floor = _positive("start", start), int(_positive("every", every)), _positive("floor", floor)
+    start, floor = positive_number("start", start), positive_number("floor", floor)
+    every = int(positive_number("every", every))
     factor = real_number("factor", factor, 0, 1, low_open=True)
     return lambda step: max(floor, start * factor ** (step // every))
 

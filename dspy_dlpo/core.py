@@ -1,4 +1,8 @@
-"""The strategy protocol: small objects that shape one optimization step.
+"""The types every layer shares, below both ``autograd`` and ``strategies``: the strategy protocol
+(:class:`Strategy`), what a strategy sees of a step (:class:`StepContext`), a data section of the
+rewrite prompt (:class:`Section`), an acceptance decision (:class:`Decision`) and :func:`derived_rng`.
+
+Strategies are small objects that shape one optimization step.
 
 A step for one parameter (one predictor's instruction) runs these hooks in this order:
 
@@ -23,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from ..autograd.text import normalize
-from ..leakage import LeakGuard
+from .text import normalize
+from .leakage import LeakGuard
+from .validate import finite_number, is_real
 
 
 def derived_rng(seed: int, *keys: Any) -> random.Random:
@@ -106,9 +111,34 @@ class Decision:
 
 
 class Strategy:
-    """Base class: every hook is a no-op. Subclass and override the hooks you need."""
+    """Base class: every hook is a no-op. Subclass and override the hooks you need.
+
+    A built-in strategy is also a ``DLPOTeleprompter`` keyword named :attr:`name` (and a CLI flag)
+    through its line in :mod:`dspy_dlpo.strategies.registry`; :attr:`option_default` is that
+    keyword's default, :attr:`number_option` whether a number is its main argument, :attr:`order`
+    its place in the hook order, and :meth:`from_option` turns the keyword's value into the strategy.
+    """
 
     name = "strategy"
+    option_default: ClassVar[Any] = False
+    number_option: ClassVar[bool] = True
+    order: ClassVar[int] = 100  # after the built-ins (10-60), before the user's extra strategies
+
+    @classmethod
+    def from_option(cls, value: Any, options: dict[str, Any]) -> Strategy | None:
+        """The strategy the keyword's ``value`` asks for: False/None = off, True = defaults, an instance
+        as given, a number = its main argument (0 = off, when :attr:`number_option`). ``options`` holds
+        every strategy keyword's value (for a strategy that reads a modifier, such as ``lr_decay``)."""
+        if value is False or value is None:
+            return None
+        if isinstance(value, cls):
+            return value
+        if value is True:
+            return cls()
+        if cls.number_option and is_real(value):
+            return None if finite_number(cls.name, value) == 0 else cls(value)
+        raise TypeError(f"{cls.name} must be a bool{', a number' if cls.number_option else ''} or a {cls.__name__}, "
+                        f"got {value!r}")
 
     def shape_losses(self, ctx: StepContext, losses: list[str]) -> list[str]:
         return losses
