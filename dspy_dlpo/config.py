@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .autograd.loss import DEFAULT_MAX_LOSS_CHARS, MIN_LOSS_CHARS
+from .autograd.templates import check_templates
 from .core import Strategy
 from .leakage import check_allow
 from .options import AUTO_PRESETS, check_budget_options
@@ -92,6 +93,7 @@ class DLPOConfig:
     rollout_timeout: float | None = _option(DEFAULT_ROLLOUT_TIMEOUT, _seconds, run_control=True)
     leak_guard: bool = _option(True, check_bool)
     leak_allow: tuple[str, ...] = _option((), check_allow)
+    prompt_templates: Mapping[str, str] = _option(None, check_templates)
     track_stats: bool = _option(True, check_bool)
     use_mlflow: bool = _option(False, check_bool)
     log_dir: Path | None = _option(None, _path, run_control=True)

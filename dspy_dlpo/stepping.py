@@ -149,7 +149,8 @@ class Step:
         ctx.counted = summary_line(patterns)
         reask = derived_rng(self.config.seed, ctx.step, ctx.param, "critique").randrange(1, 10**9)
         gradient = compute_gradient(self.client, role=role, instruction=ctx.instruction, losses=losses,
-                                    solved=solved, count=len(ctx.rollouts), patterns=patterns, reask_rollout_id=reask)
+                                    solved=solved, count=len(ctx.rollouts), patterns=patterns, reask_rollout_id=reask,
+                                    **self._template("critique"))
         ctx.gradient = gradient.text or ""
         record.update(gradient=ctx.gradient or None, diagnosis=gradient.record())
         if not ctx.gradient:
@@ -177,6 +178,11 @@ class Step:
             return
         self._accept_or_reject(ctx, record, pairs, usable)
 
+    def _template(self, kind: str) -> dict[str, str]:
+        """The user's template of ``kind`` (``prompt_templates``) as a keyword, or none (the default)."""
+        template = (self.config.prompt_templates or {}).get(kind)
+        return {"template": template} if template else {}
+
     def _record_leaks(self, record: StepRecord, kinds: list[str] | None) -> None:
         """The kinds of leak the guard caught in this step's rewrites (one per kind per refused rewrite),
         in the trial record and counted as faults ``leak_<kind>``."""
@@ -199,7 +205,7 @@ class Step:
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                           attempts=self.config.rewrite_attempts, rollout_base=base,
                                           append_on_no_op=self.config.append_on_no_op, failures=failures,
-                                          sample_first=j > 0))
+                                          sample_first=j > 0, **self._template("rewrite")))
         # a small LM often writes the same rewrite at every bound: sample more, up to n extra asks, so that
         # the step scores the number of distinct candidates it planned
         for extra in range(n if n > 1 else 0):
@@ -208,7 +214,8 @@ class Step:
             base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout", n + extra).randrange(1, 10**9)
             ctx.edit_bound = bounds[-1]
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
-                                          attempts=1, rollout_base=base, failures=failures, sample_first=True))
+                                          attempts=1, rollout_base=base, failures=failures, sample_first=True,
+                                          **self._template("rewrite")))
         ctx.edit_bound = None
         if rate is not None and n > 1:
             ctx.acted["learning_rate"] = f"line search over {bounds} sentence edits"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,9 @@ class DLPOTeleprompter(Teleprompter):
             trial record (``leaks``) and ``faults`` (``leak_<kind>``). See :mod:`dspy_dlpo.leakage`.
             Default True; False for users who mean the instruction to quote their data.
         leak_allow: strings the guard lets through (a support address the instruction should give).
+        prompt_templates: your own critique and/or rewrite prompt, ``{"critique": ..., "rewrite": ...}``
+            (``str.format`` templates; see :mod:`dspy_dlpo.autograd.templates` for the placeholders each
+            may use and must use). Checked before any LM call; part of the run's configuration.
         **peer_options: other MIPROv2/GEPA/COPRO keywords: accepted when DLPO already behaves as they ask,
             otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
 
@@ -163,7 +166,8 @@ class DLPOTeleprompter(Teleprompter):
                  append_on_no_op: bool = False, max_loss_chars: int = DEFAULT_MAX_LOSS_CHARS,
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
                  rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
-                 leak_allow: Sequence[str] = (), **peer_options: Any) -> None:
+                 leak_allow: Sequence[str] = (), prompt_templates: Mapping[str, str] | None = None,
+                 **peer_options: Any) -> None:
         super().__init__()
         # a registered strategy without a keyword of its own here (one file + one registry line)
         switches = {k: peer_options.pop(k) for k in keywords() if k in peer_options}
@@ -185,7 +189,7 @@ class DLPOTeleprompter(Teleprompter):
             rewrite_attempts=rewrite_attempts, candidates_per_step=candidates_per_step,
             append_on_no_op=append_on_no_op, max_loss_chars=max_loss_chars,
             max_consecutive_failures=max_consecutive_failures, rollout_timeout=rollout_timeout,
-            leak_guard=leak_guard, leak_allow=leak_allow, track_stats=track_stats, use_mlflow=use_mlflow,
+            leak_guard=leak_guard, leak_allow=leak_allow, prompt_templates=prompt_templates, track_stats=track_stats, use_mlflow=use_mlflow,
             log_dir=log_dir, progress=progress, verbose=verbose, max_optimizer_tokens=max_optimizer_tokens,
             max_cost_usd=max_cost_usd, timeout_seconds=timeout_seconds, stopper=stopper,
             strategy_options=switches, extra_strategies=strategies)
@@ -220,7 +224,7 @@ class DLPOTeleprompter(Teleprompter):
                 "max_optimizer_tokens": self.max_optimizer_tokens,
                 "max_cost_usd": self.max_cost_usd, "timeout_seconds": self.timeout_seconds,
                 "rollout_timeout": self.rollout_timeout, "leak_guard": self.leak_guard,
-                "leak_allow": list(self.leak_allow),
+                "leak_allow": list(self.leak_allow), "prompt_templates": dict(self.prompt_templates),
                 "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, trainset: list[dspy.Example] | None = None, *,
@@ -296,7 +300,8 @@ class DLPOTeleprompter(Teleprompter):
                              append_on_no_op=self.append_on_no_op, max_loss_chars=self.max_loss_chars,
                              log_dir=self.log_dir, max_consecutive_failures=self.max_consecutive_failures,
                              stop_conditions=stops, rollout_timeout=self.rollout_timeout,
-                             leak_guard=self.leak_guard, leak_allow=self.leak_allow)
+                             leak_guard=self.leak_guard, leak_allow=self.leak_allow,
+                             prompt_templates=dict(self.prompt_templates))
 
     def _run_callbacks(self) -> list[Callback]:
         tracker = mlflow_tracker(self, forced=self.use_mlflow)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class TrainerConfig:
     rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT
     leak_guard: bool = True
     leak_allow: tuple[str, ...] = ()
+    prompt_templates: Mapping[str, str] = field(default_factory=dict)
 
 
 NEW_BEST_MARGIN = 1.0  # validation examples (summed scores) a new best must gain over the incumbent, exclusive

@@ -40,7 +40,7 @@ def tidy_points(text: str, max_points: int = MAX_POINTS) -> str:
 
 
 def gradient_prompt(*, role: str, instruction: str, losses: list[str], solved: int, count: int,
-                    max_chars: int | None = None, patterns: Sequence[Pattern] = ()) -> str:
+                    max_chars: int | None = None, patterns: Sequence[Pattern] = (), template: str = GRADIENT) -> str:
     """The critique prompt. The losses are fenced in ``<examples>`` with the prompt's own tags
     neutralized (a training input cannot close a block or plant a ``<gradient>``); with ``max_chars``
     (the per-example budget) their total is capped at ``max_chars * len(losses)``, the longest ones
@@ -50,7 +50,7 @@ def gradient_prompt(*, role: str, instruction: str, losses: list[str], solved: i
         limits = fair_shares([len(loss) for loss in losses], max_chars * len(losses))
         losses = [trim_middle(loss, limit) for loss, limit in zip(losses, limits)]
     counted = render(PATTERNS, patterns=escape_tags(summary_line(patterns), PROMPT_TAGS)) if patterns else ""
-    return render(GRADIENT, role=escape_tags(role, PROMPT_TAGS), instruction=escape_tags(instruction, PROMPT_TAGS),
+    return render(template, role=escape_tags(role, PROMPT_TAGS), instruction=escape_tags(instruction, PROMPT_TAGS),
                   losses="\n\n".join(losses), solved=solved, count=count, patterns=counted)
 
 
@@ -80,7 +80,8 @@ def _critique(reply: str | None) -> str | None:
 
 def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, losses: list[str],
                      solved: int, count: int, max_loss_chars: int | None = None,
-                     patterns: Sequence[Pattern] = (), reask_rollout_id: int | None = None) -> Gradient:
+                     patterns: Sequence[Pattern] = (), reask_rollout_id: int | None = None,
+                     template: str = GRADIENT) -> Gradient:
     """Ask for a critique of ``instruction`` from ALL ``losses`` of the minibatch (their total capped
     at ``max_loss_chars`` per loss, see :func:`gradient_prompt`), shown the counted failure
     ``patterns`` (:func:`~dspy_dlpo.autograd.diagnosis.analyze`) first.
@@ -92,7 +93,7 @@ def compute_gradient(client: OptimizerClient, *, role: str, instruction: str, lo
     """
     patterns = list(patterns)
     prompt = gradient_prompt(role=role, instruction=instruction, losses=losses, solved=solved, count=count,
-                             max_chars=max_loss_chars, patterns=patterns)
+                             max_chars=max_loss_chars, patterns=patterns, template=template)
     text = _critique(client.ask(prompt))
     if text is None or not patterns:
         return Gradient(text, patterns)

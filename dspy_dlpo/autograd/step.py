@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..core import StepContext, Strategy
 from .client import OptimizerClient
 from .guards import field_problem, invented_fields
-from .prompts import CLIPPED_HINT, RETRY, render
+from .prompts import CLIPPED_HINT, RETRY, UPDATE, render
 from ..text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
@@ -191,7 +191,7 @@ class _Asks:
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
                    attempts: int, rollout_base: int, append_on_no_op: bool = False,
-                   failures: Sequence[str] = (), sample_first: bool = False) -> Update:
+                   failures: Sequence[str] = (), sample_first: bool = False, template: str = UPDATE) -> Update:
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
@@ -212,7 +212,7 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     ``sample_first``: the first ask is sampled too (with ``rollout_base`` as its rollout id), as every
     candidate after the first of a step must be, or the cache would serve the first one again.
     """
-    prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=failures)
+    prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=failures, template=template)
     fallback, _ = build_fallback_prompt(ctx, role=role, failure=failures[0] if failures else None)
     rules, ctx.scratch["shown"] = shown["rules"], shown  # what this step showed, for the trial log
     asks = _Asks(prompts={REWRITE: prompt, APPEND: fallback})

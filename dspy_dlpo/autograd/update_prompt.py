@@ -75,7 +75,7 @@ def _fit(sections: list[Section], tags: set[str], budget: int, shown: dict[str, 
 
 def build_update_prompt(ctx: StepContext, *, role: str, strategies: Sequence[Strategy],
                         failures: Sequence[str] = (), max_failures: int = MAX_FAILURES,
-                        max_data_chars: int = MAX_DATA_CHARS) -> tuple[str, dict[str, Any]]:
+                        max_data_chars: int = MAX_DATA_CHARS, template: str = UPDATE) -> tuple[str, dict[str, Any]]:
     """The rewrite prompt for ``ctx`` and a record of what it showed.
 
     ``failures`` are loss texts of failing rollouts (see :func:`pick_failures`); the first
@@ -92,7 +92,7 @@ def build_update_prompt(ctx: StepContext, *, role: str, strategies: Sequence[Str
     for text in [*BASE_RULES, *(t for texts in rules.values() for t in texts)]:
         if text not in listed:  # every rule once
             listed.append(text)
-    prompt = render(UPDATE, role=escape_tags(role, tags),
+    prompt = render(template, role=escape_tags(role, tags),
                     numbered=escape_tags(numbered(ctx.sentences), tags) or "(empty)",
                     sections="\n\n".join(blocks), rules="\n".join(render(RULE, text=t) for t in listed))
     shown["chars"] = len(prompt)
