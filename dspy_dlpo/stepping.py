@@ -213,9 +213,10 @@ class Step:
                 break
             base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout", n + extra).randrange(1, 10**9)
             ctx.edit_bound = bounds[-1]
+            seen = [u.instruction for u in distinct([u for u in updates if u.instruction is not None])]
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                           attempts=1, rollout_base=base, failures=failures, sample_first=True,
-                                          **self._template("rewrite")))
+                                          avoid=seen, **self._template("rewrite")))
         ctx.edit_bound = None
         if rate is not None and n > 1:
             ctx.acted["learning_rate"] = f"line search over {bounds} sentence edits"

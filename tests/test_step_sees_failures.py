@@ -44,7 +44,10 @@ def test_option_text_where_a_label_was_expected_is_counted():
     [pattern] = analyze(rollouts)
     assert pattern.kind == "label_form" and (pattern.count, pattern.total) == (3, 4)
     assert pattern.text.startswith("3 of 4 wrong answers gave text where an option label such as (")
-    assert classify(rollouts[2]) == [] and classify(rollout(5, "(B) because", "(A)")) == ["extra_words"]
+    assert classify(rollouts[2]) == [] and classify(rollout(5, "(B) because", "(A)")) == ["label_plus_text"]
+    [both] = analyze([rollout(0, "(A) Alice is first", "(B)"), rollout(1, "(C) Bob", "(A)")])
+    assert both.text == ("2 of 2 wrong answers gave the option label followed by the option's text, where `answer` "
+                         "must hold only the label, such as (A)")
 
 
 def test_over_counts_are_counted_with_their_size():
@@ -270,3 +273,16 @@ def test_a_line_search_that_collapses_to_one_rewrite_samples_more_and_still_spen
     assert stuck.detailed_results["stop_reason"] == "budget" and stuck.detailed_results["spend"]["metric_calls"] == 60
     widened = [log for log in stuck.trial_logs if log.get("widened")]
     assert widened and all(len(log["batch"]) == len(log["rollouts"]) for log in widened)
+
+
+def test_a_further_sample_is_shown_the_rewrites_already_proposed():
+    def alike(prompt: str, n: int) -> str:
+        return "<instruction>Read the word. Answer.</instruction>"
+
+    data = reverse_examples()
+    optimizer = ScriptedOptimizer(rewrite=alike)
+    with dspy.context(lm=noisy_task_lm()):
+        DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_steps=1, batch_size=4,
+                         progress=False).compile(dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])
+    further = [p for p in optimizer.update_prompts() if "were proposed already" in p]
+    assert further and "<proposed>\n- Read the word." in further[0]

@@ -29,6 +29,7 @@ _WORD = re.compile(r"[a-z]{5,}")
 # Words that a critique which addresses the pattern uses (lower case; substrings).
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "label_form": ("label", "letter", "option", "(a)", "choice"),
+    "label_plus_text": ("label", "letter", "(a)", "only the", "option text", "text of the option"),
     "extra_words": ("only", "extra", "nothing else", "concise", "exactly", "just the", "additional"),
     "casing": ("case", "capital", "lowercase", "uppercase"),
     "no_number": ("number", "numeric", "digit", "integer"),
@@ -86,7 +87,7 @@ def _labels(predicted: str, expected: str) -> list[str]:
     if _LABEL.match(predicted):
         return []
     if _LABEL_IN.search(predicted):
-        return ["extra_words"]
+        return ["label_plus_text"]
     return ["label_form"]
 
 
@@ -151,6 +152,8 @@ def _describe(kind: str, count: int, total: int, by_one: int, field: str, exampl
     wrong = f"{count} of {total} wrong answers"
     texts = {
         "label_form": f"{wrong} gave text where an option label such as {example} was expected in `{field}`",
+        "label_plus_text": f"{wrong} gave the option label followed by the option's text, where `{field}` must hold "
+                           f"only the label, such as {example}",
         "extra_words": f"{wrong} put extra words around the answer in `{field}` where only the answer was expected",
         "casing": f"{wrong} had the right answer in the wrong letter case",
         "no_number": f"{wrong} gave no number in `{field}` where a number was expected",
@@ -164,7 +167,7 @@ def _describe(kind: str, count: int, total: int, by_one: int, field: str, exampl
 
 
 # On equal counts the form of the answer comes first: an instruction can fix it outright.
-_PRIORITY = ("no_answer", "label_form", "extra_words", "casing", "no_number", "too_high", "too_low")
+_PRIORITY = ("no_answer", "label_form", "label_plus_text", "extra_words", "casing", "no_number", "too_high", "too_low")
 
 
 def analyze(rollouts: Sequence[Any]) -> list[Pattern]:

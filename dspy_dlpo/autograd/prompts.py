@@ -103,7 +103,16 @@ An input the program got wrong with this instruction:
 
 # Every tag name the prompts use: data embedded in a prompt has these neutralized (see escape_tags).
 PROMPT_TAGS = ("instruction", "gradient", "current", "sentence", "examples", "critique", "failing_example",
-               "failing_examples", "earlier_critiques", "contrast")
+               "failing_examples", "earlier_critiques", "contrast", "proposed")
+
+# A further sample of the line search, after its rewrites came back alike: show them, ask for another.
+AVOID = """{prompt}
+
+These rewrites were proposed already; write a different one that still makes the change the critique
+calls for:
+<proposed>
+{proposed}
+</proposed>"""
 
 RETRY = """{prompt}
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from ..core import StepContext, Strategy
 from .client import OptimizerClient
 from .guards import field_problem, invented_fields
-from .prompts import CLIPPED_HINT, RETRY, UPDATE, render
-from ..text import BLOCK_PROBLEMS, normalize, parse_block, split_sentences, word_count
+from .prompts import AVOID, CLIPPED_HINT, PROMPT_TAGS, RETRY, UPDATE, render
+from ..text import BLOCK_PROBLEMS, escape_tags, normalize, parse_block, split_sentences, word_count
 from .update_prompt import build_fallback_prompt, build_update_prompt
 
 _NUMBER_PREFIX = re.compile(r"^\s*\[\d+\]\s*", flags=re.MULTILINE)
@@ -191,7 +191,8 @@ class _Asks:
 
 def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, strategies: list[Strategy],
                    attempts: int, rollout_base: int, append_on_no_op: bool = False,
-                   failures: Sequence[str] = (), sample_first: bool = False, template: str = UPDATE) -> Update:
+                   failures: Sequence[str] = (), sample_first: bool = False, template: str = UPDATE,
+                   avoid: Sequence[str] = ()) -> Update:
     """Ask for a rewrite, re-asking with the problem stated when it is unusable.
 
     Parse failures, no-op rewrites and strategy violations (too many sentence edits, frozen
@@ -213,6 +214,9 @@ def propose_update(client: OptimizerClient, ctx: StepContext, *, role: str, stra
     candidate after the first of a step must be, or the cache would serve the first one again.
     """
     prompt, shown = build_update_prompt(ctx, role=role, strategies=strategies, failures=failures, template=template)
+    if avoid:  # a further sample of a line search whose rewrites came back alike
+        proposed = "\n".join(f"- {escape_tags(text, PROMPT_TAGS)}" for text in avoid)
+        prompt = render(AVOID, prompt=prompt, proposed=proposed)
     fallback, _ = build_fallback_prompt(ctx, role=role, failure=failures[0] if failures else None)
     rules, ctx.scratch["shown"] = shown["rules"], shown  # what this step showed, for the trial log
     asks = _Asks(prompts={REWRITE: prompt, APPEND: fallback})
