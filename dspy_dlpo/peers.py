@@ -30,6 +30,10 @@ IGNORED: dict[str, tuple[tuple[Any, ...] | None, str]] = {
     "warn_on_score_mismatch": (None, "DLPO validates with the same metric it reports"),
     "provide_traceback": (None, "a program error becomes the example's feedback (see detailed_results.faults)"),
     "minibatch": (None, "DLPO always steps on minibatches of batch_size and validates on the full valset"),
+    # GEPA's defaults, passed explicitly by typical GEPA scripts: warned about, not refused
+    "use_merge": (None, "DLPO has no merge step (it keeps one current program and the best validated one)"),
+    "max_merge_invocations": (None, "DLPO has no merge step"),
+    "candidate_selection_strategy": (None, "DLPO keeps one current program; annealing=... decides the moves"),
 }
 
 REJECTED: dict[str, str] = {
@@ -42,17 +46,14 @@ REJECTED: dict[str, str] = {
     "num_trials": "use max_steps=N (one candidate per step) on DLPOTeleprompter(...)",
     "max_errors": "a failing example scores 0 with its error as feedback; the run never aborts on it",
     "init_temperature": "the optimizer LM writes at its own sampling temperature: set it on the LM, "
-                        "prompt_model=dspy.LM(..., temperature=t) (DLPO's re-asks sample at 0.8); DLPO's "
+                        "prompt_model=dspy.LM(..., temperature=t) (DLPO's re-asks sample at 1.0); DLPO's "
                         "annealing=t0 is not a sampling temperature but how readily a worse rewrite is accepted",
     "metric_threshold": "scores are in [0, 1]; write the threshold into the metric",
     "minibatch_size": "pass batch_size=N to DLPOTeleprompter(...) (the minibatch of each step)",
     "minibatch_full_eval_steps": "DLPO validates every accepted candidate with a minibatch gain on the full valset",
-    "candidate_selection_strategy": "DLPO keeps one current program; annealing=... decides the moves",
     "instruction_proposer": "add a strategy: strategies=[MyStrategy()] (a dspy_dlpo.Strategy)",
     "code_proposer": "DLPO rewrites instructions only",
     "component_selector": "DLPO steps the predictors round-robin",
-    "use_merge": "DLPO has no merge step",
-    "max_merge_invocations": "DLPO has no merge step",
     "program_aware_proposer": "the critique always sees each predictor's role and trace",
     "data_aware_proposer": "the critique always sees the minibatch's examples",
     "tip_aware_proposer": "DLPO's rewrites follow the strategies, not tips",

@@ -297,14 +297,20 @@ def test_a_miprov2_script_and_a_gepa_script_run_with_one_line_changed():
 
 
 # -- issue 35: the second drop-in pass ----------------------------------------------------------
-def test_every_refused_keyword_is_named_in_one_error_with_suggestions():
-    gepa_style = {"auto": "light", "use_merge": True, "max_merge_invocations": 5, "candidate_selection_strategy": "pareto",
-                  "instruction_proposer": object(), "max_metric_call": 100}
+def test_every_refused_keyword_is_named_in_one_error_with_suggestions(caplog):
+    # GEPA's own defaults, passed explicitly by typical GEPA scripts, are warned about, not refused
+    gepa_defaults = {"use_merge": True, "max_merge_invocations": 5, "candidate_selection_strategy": "pareto"}
+    with caplog.at_level("WARNING", logger="dspy_dlpo"):
+        DLPOTeleprompter(exact_metric, auto="light", **gepa_defaults)
+    assert "use_merge=True is ignored: DLPO has no merge step" in caplog.text
+    assert "candidate_selection_strategy='pareto' is ignored" in caplog.text
+    gepa_style = {"auto": "light", **gepa_defaults, "instruction_proposer": object(), "code_proposer": object(),
+                  "max_metric_call": 100}
     with pytest.raises(TypeError) as raised:
         DLPOTeleprompter(exact_metric, **gepa_style)
     message = str(raised.value)
-    assert message.startswith("DLPOTeleprompter: 5 keywords are not supported:")
-    for name in ("use_merge", "max_merge_invocations", "candidate_selection_strategy", "instruction_proposer"):
+    assert message.startswith("DLPOTeleprompter: 3 keywords are not supported:")
+    for name in ("instruction_proposer", "code_proposer"):
         assert f"- {name} (a MIPROv2/GEPA/COPRO keyword)" in message
     assert "unexpected keyword argument 'max_metric_call' (did you mean 'max_metric_calls'?)" in message
     assert isinstance(raised.value, ValueError)   # one error type for every refused option
