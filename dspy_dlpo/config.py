@@ -94,6 +94,7 @@ class DLPOConfig:
     leak_guard: bool = _option(True, check_bool)
     leak_allow: tuple[str, ...] = _option((), check_allow)
     prompt_templates: Mapping[str, str] = _option(None, check_templates)
+    reuse_rollouts: bool | None = _option(None, lambda name, value: None if value is None else check_bool(name, value))
     track_stats: bool = _option(True, check_bool)
     use_mlflow: bool = _option(False, check_bool)
     log_dir: Path | None = _option(None, _path, run_control=True)

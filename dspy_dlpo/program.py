@@ -7,6 +7,7 @@ Everything else in the package works on plain data (``dict[name, instruction]`` 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -73,6 +74,24 @@ class Rollout:
                                                      for k, v in self.outputs.items()}
         return {"index": self.index, "score": self.score, "feedback": _capped(self.feedback),
                 "error": _capped(self.error), "outputs": outputs}
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (what JSON cannot hold becomes its ``str``)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def rollout_state(rollout: Rollout) -> dict[str, Any]:
+    """Everything of ``rollout`` but its example (inputs and labels come back from the trainset), as JSON:
+    what a checkpoint keeps to reuse the rollout instead of running it again."""
+    return _jsonable({"score": rollout.score, "feedback": rollout.feedback, "error": rollout.error,
+                      "outputs": rollout.outputs, "traces": rollout.traces})
+
+
+def rollout_from_state(index: int, example: dspy.Example, data: dict[str, Any]) -> Rollout:
+    """The rollout of :func:`rollout_state` on ``example`` (training example ``index``)."""
+    return Rollout(index, dict(example.inputs()), dict(example.labels()), data.get("outputs"), float(data["score"]),
+                   data.get("feedback") or "", data.get("error"), data.get("traces") or {})
 
 
 def get_params(program: dspy.Module) -> Params:

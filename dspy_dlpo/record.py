@@ -73,6 +73,7 @@ class StepRecord:
     words_after: int
     candidate_batch_scores: list[float]
     widened: int
+    reused: int
     returned_to_best: bool
     acted: dict[str, str]
     best_score: float

@@ -30,6 +30,9 @@ class RunState:
     faults: dict[str, int] = field(default_factory=dict)
     # programs that won or tied on a minibatch but were not validated: {"params", "delta", "step"}
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # rollouts of the programs used last on training examples, reused when the task LM is deterministic:
+    # {"programs": [{"params": {name: instruction}, "rollouts": {str(index): program.rollout_state(...)}}]}
+    known: dict[str, Any] = field(default_factory=dict)
     stop_reason: str | None = None
     error: str | None = None
     origin: int = 0  # index in candidates of the validated program that ``params`` descend from

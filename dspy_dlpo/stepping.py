@@ -61,6 +61,10 @@ class Evaluator(Protocol):
 
     def remaining(self) -> int: ...
 
+    def current_rollouts(self, pairs: list[tuple[int, dspy.Example]]) -> tuple[list[Rollout], int]: ...
+
+    def remember(self, params: dict[str, str], rollouts: Any) -> None: ...
+
     trainset: list[dspy.Example]
     valset: list[dspy.Example]
 
@@ -89,7 +93,7 @@ class Step:
         plan = plan or StepPlan(self.config.batch_size, self.config.candidates_per_step)
         pairs = self.runs.batch(step, plan.batch_size)
         calls0, opt0 = state.spend.metric_calls, self.client.calls
-        current = self.runs.evaluate(state.params, pairs)
+        current, reused = self.runs.current_rollouts(pairs)
         param, unreached = self._pick_param(step, current)
         instruction = state.params[param]
         ctx = StepContext(step=step, seed=self.config.seed, param=param, instruction=instruction,
@@ -102,6 +106,8 @@ class Step:
                             rollouts=[r.to_json() for r in current])
         if unreached:
             record.unreached = unreached
+        if reused:
+            record.reused = reused
         ctx.scratch["final"] = plan.final
         self._run_step(ctx, record, pairs, plan.candidates)
         record.acted = dict(ctx.acted)
@@ -246,7 +252,7 @@ class Step:
         order = [i for i in range(len(trainset)) if i not in taken]
         derived_rng(self.config.seed, ctx.step, "widen").shuffle(order)
         more = [(i, trainset[i]) for i in sorted(order[:extra])]
-        added = self.runs.evaluate(self.state.params, more)
+        added, _ = self.runs.current_rollouts(more)
         ctx.rollouts = [*ctx.rollouts, *added]
         record.update(batch=[i for i, _ in pairs + more], widened=len(more), batch_score_before=mean_score(ctx.rollouts),
                       rollouts=record.rollouts + [r.to_json() for r in added])
@@ -289,6 +295,7 @@ class Step:
         if not decision.accepted:
             return
         self.state.params = params
+        self.runs.remember(params, after)  # the new current program's rollouts on this minibatch
         if score_delta > 0 or validate_tie:
             score, _ = self.runs.validate(params, ctx.step)
             record.val_score = score

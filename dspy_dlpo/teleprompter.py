@@ -139,6 +139,10 @@ class DLPOTeleprompter(Teleprompter):
         prompt_templates: your own critique and/or rewrite prompt, ``{"critique": ..., "rewrite": ...}``
             (``str.format`` templates; see :mod:`dspy_dlpo.autograd.templates` for the placeholders each
             may use and must use). Checked before any LM call; part of the run's configuration.
+        reuse_rollouts: do not run the current program again on a training example it already ran on
+            (its rollout is kept in the run's state, as GEPA keeps its parent's scores): more proposals for
+            the same budget. None (default): only when every LM that runs the program decodes greedily
+            (``temperature=0``), so that a rerun would give the same answer.
         **peer_options: other MIPROv2/GEPA/COPRO keywords: accepted when DLPO already behaves as they ask,
             otherwise rejected with the DLPO equivalent (see :mod:`dspy_dlpo.peers`).
 
@@ -167,6 +171,7 @@ class DLPOTeleprompter(Teleprompter):
                  callbacks: Sequence[Callback] = (), max_consecutive_failures: int | None = 5,
                  rollout_timeout: float | None = DEFAULT_ROLLOUT_TIMEOUT, leak_guard: bool = True,
                  leak_allow: Sequence[str] = (), prompt_templates: Mapping[str, str] | None = None,
+                 reuse_rollouts: bool | None = None,
                  **peer_options: Any) -> None:
         super().__init__()
         # a registered strategy without a keyword of its own here (one file + one registry line)
@@ -189,7 +194,8 @@ class DLPOTeleprompter(Teleprompter):
             rewrite_attempts=rewrite_attempts, candidates_per_step=candidates_per_step,
             append_on_no_op=append_on_no_op, max_loss_chars=max_loss_chars,
             max_consecutive_failures=max_consecutive_failures, rollout_timeout=rollout_timeout,
-            leak_guard=leak_guard, leak_allow=leak_allow, prompt_templates=prompt_templates, track_stats=track_stats, use_mlflow=use_mlflow,
+            leak_guard=leak_guard, leak_allow=leak_allow, prompt_templates=prompt_templates,
+            reuse_rollouts=reuse_rollouts, track_stats=track_stats, use_mlflow=use_mlflow,
             log_dir=log_dir, progress=progress, verbose=verbose, max_optimizer_tokens=max_optimizer_tokens,
             max_cost_usd=max_cost_usd, timeout_seconds=timeout_seconds, stopper=stopper,
             strategy_options=switches, extra_strategies=strategies)
@@ -225,6 +231,7 @@ class DLPOTeleprompter(Teleprompter):
                 "max_cost_usd": self.max_cost_usd, "timeout_seconds": self.timeout_seconds,
                 "rollout_timeout": self.rollout_timeout, "leak_guard": self.leak_guard,
                 "leak_allow": list(self.leak_allow), "prompt_templates": dict(self.prompt_templates),
+                "reuse_rollouts": self.reuse_rollouts,
                 "strategies": [s.get_config() for s in self.strategies]}
 
     def compile(self, student: dspy.Module, trainset: list[dspy.Example] | None = None, *,
@@ -283,14 +290,22 @@ class DLPOTeleprompter(Teleprompter):
              train: list, val: list, client: OptimizerClient, budget: int) -> dspy.Module:
         callbacks = self._run_callbacks()
         trainer = Trainer(program=program, metric=metric, trainset=train, valset=val, client=client,
-                          strategies=self.strategies, config=self._config(budget),
+                          strategies=self.strategies, config=self._config(budget, program),
                           state=self._initial_state(params, identity), identity=identity, callbacks=callbacks)
         best = self._result(program, trainer.fit(), budget)
         for cb in callbacks:
             cb.on_result(best)
         return best
 
-    def _config(self, budget: int) -> TrainerConfig:
+    def _reuse(self, program: dspy.Module) -> bool:
+        """``reuse_rollouts`` as set, or (None) whether every LM that runs ``program`` decodes greedily."""
+        if self.reuse_rollouts is not None:
+            return self.reuse_rollouts
+        lms = [getattr(p, "lm", None) or dspy.settings.lm for _, p in program.named_predictors()]
+        return bool(lms) and all(lm is not None and (getattr(lm, "kwargs", {}) or {}).get("temperature") == 0
+                                 for lm in lms)
+
+    def _config(self, budget: int, program: dspy.Module) -> TrainerConfig:
         threads = self.num_threads if self.num_threads is not None else int(dspy.settings.num_threads or 1)
         stops = build_conditions(max_optimizer_tokens=self.max_optimizer_tokens, max_cost_usd=self.max_cost_usd,
                                  timeout_seconds=self.timeout_seconds, stoppers=list(self.config.stopper))
@@ -301,7 +316,7 @@ class DLPOTeleprompter(Teleprompter):
                              log_dir=self.log_dir, max_consecutive_failures=self.max_consecutive_failures,
                              stop_conditions=stops, rollout_timeout=self.rollout_timeout,
                              leak_guard=self.leak_guard, leak_allow=self.leak_allow,
-                             prompt_templates=dict(self.prompt_templates))
+                             prompt_templates=dict(self.prompt_templates), reuse_rollouts=self._reuse(program))
 
     def _run_callbacks(self) -> list[Callback]:
         tracker = mlflow_tracker(self, forced=self.use_mlflow)

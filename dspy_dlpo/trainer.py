@@ -26,7 +26,8 @@ from .contract import MetricScaleError, check_scores, metric_name
 from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
-from .program import DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, run_batch, with_params
+from .program import (DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, rollout_from_state, rollout_state,
+                      run_batch, with_params)
 from .record import StepRecord
 from .state import RunState
 from .stepping import Step, mean_score
@@ -56,8 +57,10 @@ class TrainerConfig:
     leak_guard: bool = True
     leak_allow: tuple[str, ...] = ()
     prompt_templates: Mapping[str, str] = field(default_factory=dict)
+    reuse_rollouts: bool = False
 
 
+KNOWN_PROGRAMS = 3  # programs whose training rollouts a run keeps for reuse
 NEW_BEST_MARGIN = 1.0  # validation examples (summed scores) a new best must gain over the incumbent, exclusive
 
 
@@ -165,6 +168,35 @@ class Trainer:
         full = plan_step(10**12, batch_size=self.config.batch_size, candidates=self.config.candidates_per_step,
                          train_size=len(self.trainset), val_size=len(self.valset))
         return full is not None and self.remaining() - len(self.valset) >= full.cost(len(self.valset))
+
+    def current_rollouts(self, pairs: list[tuple[int, dspy.Example]]) -> tuple[list[Rollout], int]:
+        """The current program's rollouts on ``pairs`` and how many of them were reused: with
+        ``reuse_rollouts``, an example the current program already ran on is not run (or counted) again,
+        as GEPA does not re-run its parent; the rest are run and remembered."""
+        params = self.state.params
+        entry = next((k for k in self.state.known.get("programs", []) if k["params"] == params), None)
+        known = entry["rollouts"] if entry is not None and self.config.reuse_rollouts else {}
+        missing = [(i, e) for i, e in pairs if str(i) not in known]
+        fresh = {r.index: r for r in self.evaluate(params, missing)} if missing else {}
+        self.remember(params, fresh.values())
+        rollouts = [fresh[i] if i in fresh else rollout_from_state(i, e, known[str(i)]) for i, e in pairs]
+        return rollouts, len(pairs) - len(missing)
+
+    def remember(self, params: dict[str, str], rollouts: Any) -> None:
+        """Keep ``rollouts`` of the program ``params``, for the :data:`KNOWN_PROGRAMS` programs used last
+        (the current one and the best one the search returns to)."""
+        if not self.config.reuse_rollouts:
+            return
+        programs = self.state.known.setdefault("programs", [])
+        entry = next((k for k in programs if k["params"] == params), None)
+        if entry is None:
+            entry = {"params": dict(params), "rollouts": {}}
+        else:
+            programs.remove(entry)
+        programs.append(entry)  # most recent last
+        del programs[:-KNOWN_PROGRAMS]
+        for r in rollouts:
+            entry["rollouts"][str(r.index)] = rollout_state(r)
 
     def add_pending(self, params: dict[str, str], delta: float, step: int) -> None:
         """Remember a program that won or tied on a minibatch and was not validated."""

@@ -286,3 +286,42 @@ def test_a_further_sample_is_shown_the_rewrites_already_proposed():
                          progress=False).compile(dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:])
     further = [p for p in optimizer.update_prompts() if "were proposed already" in p]
     assert further and "<proposed>\n- Read the word." in further[0]
+
+
+# -- 3. reuse of the current program's known rollouts --------------------------------------------------
+def rejected_rewrites(prompt: str, n: int) -> str:
+    return f"<instruction>Echo the word back. Variant {n}.</instruction>"   # never helps: the program stays
+
+
+def compile_reuse(reuse, budget: int = 120):
+    data = reverse_examples()
+    with dspy.context(lm=noisy_task_lm()):
+        return DLPOTeleprompter(exact_metric, prompt_model=ScriptedOptimizer(rewrite=rejected_rewrites).lm(),
+                                max_metric_calls=budget, batch_size=4, progress=False, annealing=False,
+                                reuse_rollouts=reuse).compile(dspy.Predict("question -> answer"), trainset=data[:8],
+                                                              valset=data[8:])
+
+
+def test_the_current_program_is_not_run_again_on_examples_it_ran_on():
+    with_reuse, without = compile_reuse(True), compile_reuse(False)
+    reused = [log.get("reused", 0) for log in with_reuse.trial_logs]
+    assert sum(reused) > 0 and all("reused" not in log for log in without.trial_logs)
+    # the same budget buys more steps, hence more proposals
+    assert len(with_reuse.trial_logs) > len(without.trial_logs)
+    steps = {log["step"]: log for log in without.trial_logs}
+    for log in with_reuse.trial_logs:   # a reused rollout scores what a fresh run scored
+        same = steps.get(log["step"])
+        if same and same.get("batch") == log.get("batch") and same.get("instruction_before") == log.get("instruction_before"):
+            assert [r["score"] for r in same["rollouts"]] == [r["score"] for r in log["rollouts"]]
+
+
+def test_reuse_is_on_by_default_only_with_greedy_task_lms():
+    program = dspy.Predict("question -> answer")
+    tp = DLPOTeleprompter(exact_metric)
+    with dspy.context(lm=dspy.LM("openai/x", temperature=0.0)):
+        assert tp._reuse(program) is True
+    with dspy.context(lm=dspy.LM("openai/x")):
+        assert tp._reuse(program) is False
+    assert DLPOTeleprompter(exact_metric, reuse_rollouts=False)._reuse(program) is False
+    with pytest.raises(TypeError, match="reuse_rollouts"):
+        DLPOTeleprompter(exact_metric, reuse_rollouts="yes")
