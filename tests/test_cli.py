@@ -67,6 +67,7 @@ def test_demo_runs_its_fixed_configuration(tmp_path, monkeypatch, capsys):
                                                                    cli.DEMO["n_test"])
     assert asked["max_tokens"] == cli.DEMO["max_tokens"]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["options"]["max_steps"] == cli.DEMO["max_steps"]
+    assert report["options"]["max_metric_calls"] == cli.DEMO["max_metric_calls"]
+    assert report["options"]["seed"] == cli.DEMO["seed"]
     assert report["after"]["test"] == 100.0
     assert "test score" in capsys.readouterr().out
