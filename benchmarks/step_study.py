@@ -49,7 +49,7 @@ def run_counts(record: dict[str, Any]) -> dict[str, int]:
         counts["field guard"] += sum("as a field" in p for p in log.get("problems") or [])
         counts["proposals scored"] += len(log.get("candidate_batch_scores") or
                                           ([1] if log.get("batch_score_after") is not None else []))
-        counts["tie validated"] += "tie on the minibatch, validated" in str(log.get("reason"))
+        counts["tie validated"] += log.get("score_delta") == 0 and log.get("val_score") is not None
         counts["end validation"] += log.get("outcome") == "validated"
         for name in log.get("acted") or {}:
             counts[f"acted: {name}"] += 1
@@ -68,7 +68,8 @@ def report(new_dir: Path, old_dir: Path) -> str:
              "(`benchmarks/results/fair`). Test % on the same 100 examples per row; differences with a two-level "
              "paired bootstrap (seeds, then examples).", "",
              "Regenerate: `python -m benchmarks.step_study > benchmarks/results/step/README.md`", "",
-             "| row | new DLPO (seeds) | old DLPO | old TGD | new - old DLPO | new - TGD |", "|---|---|---|---|---|---|"]
+             "| row | new DLPO (seeds) | old DLPO | old TGD | new - old DLPO | new - TGD |",
+             "|---|---|---|---|---|---|"]
     parts_old, parts_tgd = [], []
     for row in ROWS:
         seeds = sorted(s for (t, s) in new if t == row)
@@ -108,7 +109,8 @@ def report(new_dir: Path, old_dir: Path) -> str:
               "| row | seed | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for (row, seed), rec in sorted(new.items()):
         counts = run_counts(rec)
-        lines.append(f"| {row.removeprefix('bbh/')} | {seed} | " + " | ".join(str(counts.get(k, 0)) for k in keys) + " |")
+        values = " | ".join(str(counts.get(k, 0)) for k in keys)
+        lines.append(f"| {row.removeprefix('bbh/')} | {seed} | {values} |")
     return "\n".join(lines) + "\n"
 
 

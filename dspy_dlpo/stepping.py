@@ -12,6 +12,7 @@ The loop, budget and checkpoints stay in the trainer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dspy
@@ -63,7 +64,7 @@ class Evaluator(Protocol):
 
     def current_rollouts(self, pairs: list[tuple[int, dspy.Example]]) -> tuple[list[Rollout], int]: ...
 
-    def remember(self, params: dict[str, str], rollouts: Any) -> None: ...
+    def remember(self, params: dict[str, str], rollouts: Iterable[Rollout]) -> None: ...
 
     trainset: list[dspy.Example]
     valset: list[dspy.Example]
@@ -215,11 +216,11 @@ class Step:
         # a small LM often writes the same rewrite at every bound: sample more, up to n extra asks, so that
         # the step scores the number of distinct candidates it planned
         for extra in range(n if n > 1 else 0):
-            if len(distinct([u for u in updates if u.instruction is not None])) >= n:
+            seen = [u.instruction for u in distinct([u for u in updates if u.instruction is not None])]
+            if len(seen) >= n:
                 break
             base = derived_rng(self.config.seed, ctx.step, ctx.param, "rollout", n + extra).randrange(1, 10**9)
             ctx.edit_bound = bounds[-1]
-            seen = [u.instruction for u in distinct([u for u in updates if u.instruction is not None])]
             updates.append(propose_update(self.client, ctx, role=role, strategies=self.strategies,
                                           attempts=1, rollout_base=base, failures=failures, sample_first=True,
                                           avoid=seen, **self._template("rewrite")))
@@ -254,7 +255,8 @@ class Step:
         more = [(i, trainset[i]) for i in sorted(order[:extra])]
         added, _ = self.runs.current_rollouts(more)
         ctx.rollouts = [*ctx.rollouts, *added]
-        record.update(batch=[i for i, _ in pairs + more], widened=len(more), batch_score_before=mean_score(ctx.rollouts),
+        record.update(batch=[i for i, _ in pairs + more], widened=len(more),
+                      batch_score_before=mean_score(ctx.rollouts),
                       rollouts=record.rollouts + [r.to_json() for r in added])
         return pairs + more
 
@@ -268,8 +270,8 @@ class Step:
         update, after, score_delta, penalty = max(scored, key=lambda c: (c[2] - c[3], order[id(c[0])]))
         plain = max(scored, key=lambda c: (c[2], order[id(c[0])]))[0]
         if plain is not update:
-            ctx.note("regularization", f"the length penalty chose a shorter candidate ({word_count(update.instruction)} "
-                                       f"words, not {word_count(plain.instruction)})")
+            ctx.note("regularization", f"the length penalty chose a shorter candidate "
+                                       f"({word_count(update.instruction)} words, not {word_count(plain.instruction)})")
         candidate = update.instruction
         params = {**self.state.params, ctx.param: candidate}
         # a tie is validated when the budget allows: the validation set, not the length, decides it
@@ -288,15 +290,16 @@ class Step:
                       words_before=word_count(ctx.instruction), words_after=word_count(candidate))
         if len(scored) > 1:
             record.candidate_batch_scores = [mean_score(a) for _, a, _, _ in scored]
+        validated = decision.accepted and (score_delta > 0 or validate_tie)
         # every candidate left unvalidated is kept: the end of the budget validates the most promising one
         for other, _, delta, _ in scored:
-            if other is not update or not (decision.accepted and (score_delta > 0 or validate_tie)):
+            if other is not update or not validated:
                 self.runs.add_pending({**self.state.params, ctx.param: other.instruction}, delta, ctx.step)
         if not decision.accepted:
             return
         self.state.params = params
         self.runs.remember(params, after)  # the new current program's rollouts on this minibatch
-        if score_delta > 0 or validate_tie:
+        if validated:
             score, _ = self.runs.validate(params, ctx.step)
             record.val_score = score
             self._keep_best(record, score)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,9 @@ from .contract import MetricScaleError, check_scores, metric_name
 from .dataloader import minibatch
 from .health import describe_error, failure_summary, step_failure, trailing_failures, unparseable_warning
 from .leakage import LeakGuard
-from .program import (DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, rollout_from_state, rollout_state,
-                      run_batch, with_params)
+from .program import (DEFAULT_ROLLOUT_TIMEOUT, Rollout, RunCounter, fault_kind, rollout_from_state, run_batch,
+                      with_params)
+from .reuse import keep, recall
 from .record import StepRecord
 from .state import RunState
 from .stepping import Step, mean_score
@@ -60,7 +61,6 @@ class TrainerConfig:
     reuse_rollouts: bool = False
 
 
-KNOWN_PROGRAMS = 3  # programs whose training rollouts a run keeps for reuse
 NEW_BEST_MARGIN = 1.0  # validation examples (summed scores) a new best must gain over the incumbent, exclusive
 
 
@@ -165,41 +165,28 @@ class Trainer:
 
     def can_validate_tie(self) -> bool:
         """A minibatch tie is validated only when a full step still fits after its validation."""
-        full = plan_step(10**12, batch_size=self.config.batch_size, candidates=self.config.candidates_per_step,
-                         train_size=len(self.trainset), val_size=len(self.valset))
-        return full is not None and self.remaining() - len(self.valset) >= full.cost(len(self.valset))
+        full = StepPlan(min(self.config.batch_size, len(self.trainset)), self.config.candidates_per_step)
+        return self.remaining() - len(self.valset) >= full.cost(len(self.valset))
 
     def current_rollouts(self, pairs: list[tuple[int, dspy.Example]]) -> tuple[list[Rollout], int]:
         """The current program's rollouts on ``pairs`` and how many of them were reused: with
         ``reuse_rollouts``, an example the current program already ran on is not run (or counted) again,
         as GEPA does not re-run its parent; the rest are run and remembered."""
         params = self.state.params
-        entry = next((k for k in self.state.known.get("programs", []) if k["params"] == params), None)
-        known = entry["rollouts"] if entry is not None and self.config.reuse_rollouts else {}
+        known = recall(self.state.known, params) if self.config.reuse_rollouts else {}
         missing = [(i, e) for i, e in pairs if str(i) not in known]
         fresh = {r.index: r for r in self.evaluate(params, missing)} if missing else {}
         self.remember(params, fresh.values())
         rollouts = [fresh[i] if i in fresh else rollout_from_state(i, e, known[str(i)]) for i, e in pairs]
         return rollouts, len(pairs) - len(missing)
 
-    def remember(self, params: dict[str, str], rollouts: Any) -> None:
-        """Keep ``rollouts`` of the program ``params``, for the :data:`KNOWN_PROGRAMS` programs used last
-        (the current one and the best one the search returns to)."""
-        if not self.config.reuse_rollouts:
-            return
-        programs = self.state.known.setdefault("programs", [])
-        entry = next((k for k in programs if k["params"] == params), None)
-        if entry is None:
-            entry = {"params": dict(params), "rollouts": {}}
-        else:
-            programs.remove(entry)
-        programs.append(entry)  # most recent last
-        del programs[:-KNOWN_PROGRAMS]
-        for r in rollouts:
-            entry["rollouts"][str(r.index)] = rollout_state(r)
+    def remember(self, params: dict[str, str], rollouts: Iterable[Rollout]) -> None:
+        """With ``reuse_rollouts``, keep ``rollouts`` of the program ``params`` (:func:`~dspy_dlpo.reuse.keep`)."""
+        if self.config.reuse_rollouts:
+            keep(self.state.known, params, rollouts)
 
     def add_pending(self, params: dict[str, str], delta: float, step: int) -> None:
-        """Remember a program that won or tied on a minibatch and was not validated."""
+        """Remember a candidate scored on a minibatch and not validated (the budget's end may validate it)."""
         if any(c["params"] == params for c in self.state.candidates) or \
                 any(p["params"] == params for p in self.state.pending):
             return
