@@ -37,3 +37,18 @@ def test_the_table_pairs_the_two_instructions_and_marks_a_ten_point_gain(tmp_pat
     text = headroom.table(tmp_path)
     assert "| bbh/a | predict | 20 | 40 | 80 | +40 [" in text and "**sensitive**" in text.split("bbh/a")[1]
     assert "| bbh/b | predict | 20 | 50 | 50 | +0 [+0, +0] | no |" in text
+
+
+def test_the_screening_order_leaves_out_the_development_rows_and_stops_at_six(tmp_path):
+    lines = json.loads(headroom.INSTRUCTIONS.read_text())
+    assert all(lines.get(t.removeprefix("bbh/")) for t in headroom.SCREENING)
+    dev = {"bbh/logical_deduction_three_objects", "bbh/object_counting", "bbh/tracking_shuffled_objects_three_objects"}
+    assert not dev & set(headroom.SCREENING) and len(set(headroom.SCREENING)) == len(headroom.SCREENING)
+    for i, task in enumerate(headroom.SCREENING[:7]):
+        assert not headroom.screened_enough(tmp_path)
+        hand = [1] * 20 if i != 2 else [0] * 20  # the third gains nothing
+        for variant, scores in (("default", [0] * 20), ("hand", hand)):
+            atomic_write_json(headroom.cell_file(tmp_path, task, "predict", variant),
+                              {"score": 100.0 * sum(scores) / 20, "per_example": scores})
+    assert headroom.screened_enough(tmp_path) and headroom.gain(tmp_path, headroom.SCREENING[2], "predict") == 0
+    assert headroom.gain(tmp_path, headroom.SCREENING[8], "predict") is None

@@ -1,0 +1,200 @@
+"""The minibatch size, chosen by measurement (issue 31, item 3).
+
+A step scores its rewrites on a minibatch and sends only those that beat the current instruction there
+to validation. A small minibatch buys more proposals per budget but lets more bad rewrites through
+(each costs a validation) and turns good ones away. This study measures that trade-off on real
+proposals instead of guessing it:
+
+1. ``--score``: every distinct rewrite proposed in the given cells (their ``details.proposals``) and the
+   task's unoptimized program are scored on a pool of examples, the cells' training then validation
+   rows (rows the runs optimized on, never their test rows). Per-example scores are written per task as
+   they finish (``<results-dir>/<task>.json``); the same command continues.
+2. ``--table``: for each minibatch size b, many random splits of each pool into a minibatch of b and the
+   held-out rest. The gate passes when the rewrite solves more minibatch examples than the unoptimized
+   program; it was right when the rewrite also solves more of the held-out rest. Per size: the pass rate,
+   the share of passes that were right, the share of good rewrites found, and good rewrites found per
+   100 metric calls when a minibatch costs b calls (the current program's scores are reused) and a pass
+   costs a validation of V examples (V = 10 as in the development rows, 50 as in the powered grid).
+
+    python -m benchmarks.minibatch --score --cells benchmarks/results/step --llm-threads 2
+    python -m benchmarks.minibatch --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+if __package__ in (None, ""):  # allow ``python benchmarks/minibatch.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+import dspy  # noqa: E402
+
+from dspy_dlpo.checkpoint import atomic_write_json  # noqa: E402
+from dspy_dlpo.program import evaluate  # noqa: E402
+from dspy_dlpo.validate import number_type  # noqa: E402
+
+from .harness import PROJECT_ROOT, RESULT_JSON, RESULTS_DIR, load_results, read_cell, relative_command  # noqa: E402
+
+DEFAULT_DIR = RESULTS_DIR / "minibatch"
+SIZES = (2, 3, 4, 5, 6, 8, 10)
+VALIDATION_SIZES = (10, 50)
+SPLITS = 2000
+RNG_SEED = 20261205
+
+
+def proposals_by_task(cells: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Distinct rewrite texts per task, in the order the cells proposed them."""
+    found: dict[str, list[str]] = {}
+    for cell in cells:
+        for proposal in (cell.get("details") or {}).get("proposals") or []:
+            text = (proposal.get("text") or "").strip()
+            texts = found.setdefault(cell["task"], [])
+            if text and text not in texts:
+                texts.append(text)
+    return found
+
+
+def with_instruction(program: dspy.Module, text: str | None) -> dspy.Module:
+    program = program.deepcopy()
+    if text is not None:
+        for _, predictor in program.named_predictors():
+            predictor.signature = predictor.signature.with_instructions(text)
+    return program
+
+
+def score_task(args: argparse.Namespace, spec: str, texts: list[str], settings: dict[str, Any]) -> None:
+    """Score the unoptimized program and every rewrite of ``spec`` on its pool; written after each one."""
+    from dspy_dlpo.tasks import load_task
+
+    from .cell import load_cell_task
+    from .lms import build_lm
+
+    task = load_cell_task(spec, load_task, data_dir=args.data_dir, n_train=settings["n_train"],
+                          n_val=settings["n_val"], n_test=1)
+    pool = list(task.trainset) + list(task.valset)
+    path = Path(args.results_dir) / f"{spec.replace('/', '__')}.json"
+    record = read_cell(path) or {"task": spec, "pool": len(pool), "settings": settings, "scores": {}}
+    lm = build_lm(args.model, api_base=None, max_tokens=settings["max_tokens"], llm_threads=args.llm_threads)
+    base = task.make_program()
+    todo = [("(unoptimized)", None)] + [(text, text) for text in texts]
+    with dspy.context(lm=lm):
+        for key, text in todo:
+            if key in record["scores"]:
+                continue
+            record["scores"][key] = evaluate(with_instruction(base, text), pool, task.metric, num_threads=1)
+            record["command"] = relative_command("benchmarks.minibatch", args.argv, PROJECT_ROOT)
+            atomic_write_json(path, record, **RESULT_JSON)
+            logging.getLogger(__name__).info("%s: %d of %d scored", spec, len(record["scores"]), len(todo))
+
+
+def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int = SPLITS,
+               seed: int = RNG_SEED) -> dict[int, dict[str, float]]:
+    """Gate statistics per minibatch size from ``diffs`` (proposals x pool examples: rewrite minus
+    unoptimized, per example). Each split draws a random order of the pool; the first b examples are the
+    minibatch, the rest is held out. Proposals weigh equally."""
+    rng = np.random.default_rng(seed)
+    n_props, n_pool = diffs.shape
+    orders = np.argsort(rng.random((splits, n_pool)), axis=1)  # the same splits for every size
+    out: dict[int, dict[str, float]] = {}
+    for b in sizes:
+        if not 1 <= b < n_pool:
+            raise ValueError(f"minibatch size {b} must be at least 1 and below the pool of {n_pool}")
+        gate = diffs[:, orders[:, :b]].sum(axis=2) > 0          # proposals x splits
+        good = diffs[:, orders[:, b:]].sum(axis=2) > 0
+        passed, right = gate.mean(), (gate & good).mean()
+        row = {"pass": float(passed), "precision": float(right / passed) if passed else float("nan"),
+               "recall": float(right / good.mean()) if good.mean() else float("nan"), "good_pass": float(right)}
+        for v in VALIDATION_SIZES:
+            row[f"found_per_100_v{v}"] = float(100.0 * right / (b + passed * v))
+        out[b] = row
+    return out
+
+
+def load_diffs(results_dir: Path) -> tuple[np.ndarray, list[str], int]:
+    """The per-example differences of every scored rewrite, pooled over tasks (rows: proposals)."""
+    rows, tasks, pool = [], [], None
+    for path in sorted(Path(results_dir).glob("*.json")):
+        record = read_cell(path)
+        if not record or "(unoptimized)" not in record.get("scores", {}):
+            continue
+        base = np.asarray(record["scores"]["(unoptimized)"], dtype=float)
+        if pool not in (None, len(base)):
+            raise ValueError(f"{path.name}: pool of {len(base)} examples, the others have {pool}")
+        pool = len(base)
+        tasks.append(record["task"])
+        rows += [np.asarray(s, dtype=float) - base for k, s in record["scores"].items() if k != "(unoptimized)"]
+    if not rows:
+        raise ValueError(f"no scored proposals in {results_dir}")
+    return np.vstack(rows), tasks, int(pool)
+
+
+def table(results_dir: Path) -> str:
+    diffs, tasks, pool = load_diffs(results_dir)
+    study = gate_study(diffs)
+    changed = int((np.abs(diffs).sum(axis=1) > 0).sum())
+    lines = ["# The minibatch size, chosen by measurement", "",
+             f"{len(diffs)} distinct rewrites ({', '.join(tasks)}), each scored with the embedded model against the "
+             f"unoptimized program on a pool of {pool} rows (the cells' training then validation rows); "
+             f"{changed} of them changed at least one answer. For each minibatch size b, {SPLITS} random splits "
+             "of the pool into b minibatch rows and the held-out rest: the gate passes when the rewrite solves "
+             "more minibatch rows than the unoptimized program, and was right when it also solves more held-out "
+             "rows. Found per 100 calls: right passes per 100 metric calls when a minibatch costs b calls and a "
+             "pass costs a validation of V rows.", "",
+             "Regenerate: `python -m benchmarks.minibatch --table`; scores: "
+             "`python -m benchmarks.minibatch --score --cells benchmarks/results/step --llm-threads 2`.", "",
+             "| b | pass rate | right among passes | good rewrites found | found per 100 calls, V=10 | V=50 |",
+             "|---|---|---|---|---|---|"]
+    for b, row in study.items():
+        lines.append(f"| {b} | {row['pass']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | "
+                     f"{row['found_per_100_v10']:.2f} | {row['found_per_100_v50']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--score", action="store_true", help="score the cells' rewrites on their pools")
+    p.add_argument("--table", action="store_true", help="render <results-dir>/README.md")
+    p.add_argument("--cells", nargs="+", type=Path, default=[RESULTS_DIR / "step"])
+    p.add_argument("--optimizers", nargs="+", default=["dlpo"])
+    p.add_argument("--model", default="local")
+    p.add_argument("--llm-threads", type=number_type(int, 1), default=2)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_DIR)
+    args = p.parse_args(argv)
+    if not (args.score or args.table):
+        p.error("give --score, --table or both")
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.score:
+        dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+        cells = [c for d in args.cells for c in load_results(d) if c.get("optimizer") in args.optimizers]
+        for spec, texts in proposals_by_task(cells).items():
+            config = next(c["config"] for c in cells if c["task"] == spec)
+            settings = {k: config[k] for k in ("n_train", "n_val", "max_tokens")}
+            score_task(args, spec, texts, settings)
+    if args.table:
+        Path(args.results_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.results_dir) / "README.md").write_text(table(args.results_dir))
+        print((Path(args.results_dir) / "README.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
