@@ -22,8 +22,9 @@ import dspy
 from dspy_dlpo.text import word_count
 from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.lm.llama import seed_sampling
-from dspy_dlpo.program import evaluate, get_params
+from dspy_dlpo.program import evaluate, get_params, with_params
 
+from .anytime import anytime_points
 from .environment import code_version, machine_info
 from .evalcache import EvalCache, cache_key
 from .harness import (PROJECT_ROOT, RESULT_JSON, SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path,
@@ -105,7 +106,7 @@ def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, opti
     opt_lm = metered_lm(optimizer_lm, opt_meter)
     setup = OptimizerSetup(program=task.make_program(), trainset=list(task.trainset), valset=list(task.valset),
                            metric=task.metric, task_lm=metered_task, optimizer_lm=opt_lm, budget=budget,
-                           threads=threads, seed=seed)
+                           threads=threads, seed=seed, task=task.name)
     with dspy.context(lm=metered_task), Stopwatch() as opt_clock:
         program, details = run_optimizer(optimizer, setup)
     spend = spend_record(task_meter, opt_meter, metered_task, opt_lm, details.get("metric_calls_counted", 0))
@@ -115,13 +116,37 @@ def run_cell(task: Any, optimizer: str, seed: int, *, task_lm: dspy.BaseLM, opti
     with dspy.context(lm=eval_lm), Stopwatch() as eval_clock:
         val_scores, val_cached = scored(program, list(task.valset), task, threads=threads, cache=eval_cache)
         test_scores, test_cached = scored(program, list(task.testset), task, threads=threads, cache=eval_cache)
+        curve = anytime_curve(task, optimizer, details, program, budget=budget, threads=threads,
+                              cache=eval_cache, final_test=test_scores)
     instructions = get_params(program)
-    return {"status": "ok", "test": {**score_block(test_scores), "from_cache": test_cached},
+    return {"status": "ok", "test": {**score_block(test_scores), "from_cache": test_cached}, "anytime": curve,
             "val": {**score_block(val_scores), "from_cache": val_cached},
             "spend": spend, "eval_spend": {**eval_meter.snapshot(), "calls_incl_cached": lm_call_count(eval_lm)},
             "wall_time_s": round(opt_clock.seconds, 2), "eval_wall_time_s": round(eval_clock.seconds, 2),
             "instructions": instructions, "instruction_words": sum(map(word_count, instructions.values())),
             "demos": demo_count(program), "details": details}
+
+
+def anytime_curve(task: Any, optimizer: str, details: dict[str, Any], program: dspy.Module, *, budget: int,
+                  threads: int, cache: tuple[EvalCache, dict[str, Any]] | None,
+                  final_test: list[float]) -> list[dict[str, Any]] | None:
+    """The best program at 25/50/75/100% of the budget (:mod:`benchmarks.anytime`) with its test score;
+    the returned program's test scores are reused, any other program is scored (from ``cache`` if known).
+    None for an optimizer whose record holds no validations (COPRO)."""
+    final = get_params(program)
+    seed = final if optimizer in ("baseline", "hand") else get_params(task.make_program())
+    points = anytime_points(optimizer, details, budget=budget, n_val=len(task.valset), seed_instructions=seed)
+    if points is None:
+        return None
+    for point in points:
+        if point["instructions"] == final:
+            scores = final_test
+        else:
+            scores, _ = scored(with_params(program, point["instructions"]), list(task.testset), task,
+                               threads=threads, cache=cache)
+        point["test"] = score_block(scores)["score"]
+        point["is_returned_program"] = point["instructions"] == final
+    return points
 
 
 def cell_config(args: argparse.Namespace, task_name: str, pool: LMPool) -> dict[str, Any]:

@@ -34,6 +34,12 @@ GRIDS: dict[str, dict[str, Any]] = {
                        "bbh/logical_deduction_three_objects", "bbh/tracking_shuffled_objects_three_objects"],
              "optimizers": DEFAULT_OPTIMIZERS, "seeds": [0, 1, 2], "budget": 120, "n_train": 50, "n_val": 50,
              "n_test": 100, "optimizer_max_tokens": 768, "results_dir": RESULTS_DIR / "full"},
+    # issue 32: the tasks come from the headroom table (benchmarks/results/headroom), given with --tasks
+    "powered": {"tasks": [], "optimizers": ["baseline", "hand", "dlpo", "tgd", "gepa", "miprov2"], "seeds": [0, 1, 2],
+                "budget": 300, "n_train": 50, "n_val": 50, "n_test": 150, "optimizer_max_tokens": 600,
+                "results_dir": RESULTS_DIR / "powered"},
+    "pilot": {"tasks": [], "optimizers": ["dlpo", "gepa"], "seeds": [0, 1, 2], "budget": 300, "n_train": 50,
+              "n_val": 50, "n_test": 150, "optimizer_max_tokens": 600, "results_dir": RESULTS_DIR / "pilot"},
 }
 # The settings that define a cell's experiment; evaluation and llama.cpp threads only change its speed.
 EXPERIMENT_KEYS = ("budget", "n_train", "n_val", "n_test", "model", "optimizer_model", "max_tokens",

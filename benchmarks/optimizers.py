@@ -29,7 +29,7 @@ __all__ = ["OptimizerSetup", "copro_plan", "dlpo_flags", "expand", "mipro_plan",
 logger = logging.getLogger(__name__)
 
 STRATEGIES = registry.keywords()
-MAIN_OPTIMIZERS = ("baseline", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
+MAIN_OPTIMIZERS = ("baseline", "hand", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
 DLPO_BATCH_SIZE = 5
 
@@ -47,6 +47,7 @@ class OptimizerSetup:
     budget: int
     threads: int
     seed: int
+    task: str = ""  # the task's grid name (``bbh/<name>[@predict]``), for the hand-written reference row
 
 
 Result = tuple[dspy.Module, dict[str, Any]]
@@ -119,6 +120,18 @@ def run_baseline(setup: OptimizerSetup) -> Result:
     return setup.program.deepcopy(), {"metric_calls_counted": 0, **summary([], seed_instruction(setup.program))}
 
 
+def run_hand(setup: OptimizerSetup) -> Result:
+    """The program with the task's pre-registered hand-written line on every predictor (the reference row
+    of issue 32, ``benchmarks/headroom/instructions.json``); no metric call."""
+    from .headroom import hand_instruction
+
+    line = hand_instruction(setup.task.partition("@")[0])
+    program = setup.program.deepcopy()
+    for _, predictor in program.named_predictors():
+        predictor.signature = predictor.signature.with_instructions(line)
+    return program, {"metric_calls_counted": 0, **summary([], seed_instruction(setup.program))}
+
+
 def known_optimizers() -> tuple[str, ...]:
     return MAIN_OPTIMIZERS + ABLATIONS
 
@@ -146,6 +159,8 @@ def run_optimizer(name: str, setup: OptimizerSetup) -> Result:
     """Dispatch one optimizer by name."""
     if name == "baseline":
         return run_baseline(setup)
+    if name == "hand":
+        return run_hand(setup)
     if name in GEPA_VARIANTS:
         return run_gepa(setup, name)
     if name == "miprov2":

@@ -29,6 +29,7 @@ from typing import Any
 import dspy
 from dspy.teleprompt.gepa.instruction_proposal import InstructionProposer
 
+from dspy_dlpo.program import get_params
 from dspy_dlpo.validate import is_int
 
 from .chat_proposer import ChatInstructionProposer
@@ -110,6 +111,8 @@ def run_gepa(setup: Any, variant: str = "gepa") -> tuple[dspy.Module, dict[str, 
     results = getattr(program, "detailed_results", None)
     if results is not None:
         details["num_candidates"] = len(getattr(results, "candidates", []) or [])
+        record = results.to_dict()  # the validated programs, for the anytime curve (benchmarks.anytime)
+        details.update({k: record.get(k) for k in ("candidates", "discovery_eval_counts", "val_subscores")})
         details["total_metric_calls_gepa"] = getattr(results, "total_metric_calls", None)
         scores, best = getattr(results, "val_aggregate_scores", None), getattr(results, "best_idx", None)
         if scores and best is not None:
@@ -178,6 +181,7 @@ class BudgetedMIPROv2(dspy.MIPROv2):
         self.bootstrap_calls = 0
         self.instruction_candidates: dict[int, list[str]] | None = None
         self.trials_run: int | None = None
+        self.full_evals: list[dict[str, Any]] = []  # every full validation: our call count after it (anytime)
 
     def _bootstrap_fewshot_examples(self, *args: Any, **kwargs: Any) -> Any:
         before = self.counting.calls
@@ -196,8 +200,21 @@ class BudgetedMIPROv2(dspy.MIPROv2):
         left = self.budget - self.counting.calls - len(valset)  # the default program is scored first
         per_trial = rest[0] if minibatch else len(valset)
         self.trials_run = max(1, min(num_trials, left // per_trial))
-        return super()._optimize_prompt_parameters(program, instruction_candidates, demo_candidates, evaluate,
-                                                   valset, self.trials_run, minibatch, *rest)
+        return super()._optimize_prompt_parameters(program, instruction_candidates, demo_candidates,
+                                                   self._recording(evaluate, len(valset)), valset, self.trials_run,
+                                                   minibatch, *rest)
+
+    def _recording(self, evaluate: Any, val_size: int) -> Any:
+        """``evaluate`` that records each full-valset evaluation (instructions, per-example scores, calls)."""
+        def call(program: Any, *args: Any, **kwargs: Any) -> Any:
+            result = evaluate(program, *args, **kwargs)
+            devset = kwargs.get("devset", args[0] if args else None)
+            if devset is not None and len(devset) == val_size:
+                scores = [float(getattr(r[2], "score", r[2]) or 0.0) for r in getattr(result, "results", [])]
+                self.full_evals.append({"calls": self.counting.calls, "instructions": get_params(program),
+                                        "scores": scores})
+            return result
+        return call
 
 
 def build_miprov2(setup: Any) -> tuple[BudgetedMIPROv2, CountingMetric, dict[str, Any]]:
@@ -224,7 +241,7 @@ def run_miprov2(setup: Any) -> tuple[dspy.Module, dict[str, Any]]:
     settings = lm_settings(optimizer.prompt_model, "prompt_model", init_temperature=optimizer.init_temperature,
                            note="GroundedProposer copies prompt_model at init_temperature with a fresh rollout_id")
     details = {"plan": plan, "settings": settings, "metric_calls_counted": metric.calls,
-               "bootstrap_metric_calls": optimizer.bootstrap_calls,
+               "bootstrap_metric_calls": optimizer.bootstrap_calls, "full_evals": optimizer.full_evals,
                **summary(mipro_entries(optimizer.instruction_candidates, program), seed_instruction(setup.program))}
     score = getattr(program, "score", None)
     if score is not None:

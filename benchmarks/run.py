@@ -97,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in GRIDS[args.grid].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if not args.tasks:
+        p.error(f"the {args.grid} grid has no default tasks (the headroom table chooses them): give --tasks")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

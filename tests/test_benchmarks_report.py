@@ -175,6 +175,15 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
     written = grid.run_grid(args, pool=PeerPool(args), loader=lambda name, **kw: task)
     assert [r["status"] for r in written] == ["ok"] * 14, [r.get("error") for r in written]
     assert all("distinct_proposals" in r["details"] for r in written)
+    for r in written:  # the anytime curve (issue 32): four points with a test score, COPRO has none
+        if r["optimizer"] == "copro":
+            assert r["anytime"] is None
+            continue
+        assert [p["calls"] for p in r["anytime"]] == [10, 20, 30, 40], r["optimizer"]
+        assert all(0.0 <= p["test"] <= 100.0 for p in r["anytime"])
+        final = r["anytime"][-1]
+        if r["spend"]["metric_calls"] <= 40:  # within the budget, the 100% point is the returned program
+            assert final["is_returned_program"] and final["test"] == r["test"]["score"], r["optimizer"]
     assert report.main(["--results-dir", str(tmp_path / "fair")]) == 0
     text = (tmp_path / "fair" / "README.md").read_text()
     assert "python -m benchmarks.report --results-dir ../" in text  # the command renders this folder
