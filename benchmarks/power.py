@@ -1,0 +1,103 @@
+"""The pilot's power arithmetic (issue 32, item 4): how many task-seed units a grid needs to detect a
+given mean difference between two optimizers.
+
+From the pilot's cells, each (task, seed) gives one difference: optimizer A's test score minus B's (both
+scored on the same test rows). Their spread around each task's own mean is the seed-level noise the grid
+averages away (tasks are fixed, chosen by the headroom table, so the spread between tasks is not noise).
+At a two-sided level ``alpha`` and power ``power``, a mean difference ``delta`` needs
+
+    n = ((z(1 - alpha/2) + z(power)) * sd / delta) ** 2   task-seed units,
+
+and a grid of n units detects ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``.
+
+    python -m benchmarks.power --results-dir benchmarks/results/pilot --a dlpo --b gepa
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # allow ``python benchmarks/power.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from .harness import load_results  # noqa: E402
+
+Z = {0.975: 1.959964, 0.8: 0.841621, 0.9: 1.281552}  # standard normal quantiles used here
+
+
+def differences(records: list[dict[str, Any]], a: str, b: str) -> dict[str, dict[int, float]]:
+    """task -> seed -> test score of ``a`` minus ``b`` (percent points), for seeds where both finished."""
+    scores: dict[tuple[str, str, int], float] = {}
+    for r in records:
+        if r.get("status") == "ok" and r["optimizer"] in (a, b):
+            scores[(r["task"], r["optimizer"], r["seed"])] = float(r["test"]["score"])
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for (task, opt, seed), score in scores.items():
+        if opt == a and (task, b, seed) in scores:
+            out[task][seed] = score - scores[(task, b, seed)]
+    return dict(out)
+
+
+def within_task_sd(diffs: dict[str, dict[int, float]]) -> tuple[float, int]:
+    """The pooled SD of the differences around their task's mean, and its degrees of freedom."""
+    ss, df = 0.0, 0
+    for per_seed in diffs.values():
+        values = list(per_seed.values())
+        if len(values) >= 2:
+            mean = sum(values) / len(values)
+            ss += sum((v - mean) ** 2 for v in values)
+            df += len(values) - 1
+    if df == 0:
+        raise ValueError("need at least one task with two seeds of both optimizers")
+    return math.sqrt(ss / df), df
+
+
+def units_needed(sd: float, delta: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
+    z = Z[round(1 - alpha / 2, 3)] + Z[power]
+    return max(1, math.ceil((z * sd / delta) ** 2))
+
+
+def detectable(sd: float, units: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    return (Z[round(1 - alpha / 2, 3)] + Z[power]) * sd / math.sqrt(units)
+
+
+def report(results_dir: Path, a: str, b: str, delta: float = 3.0) -> str:
+    diffs = differences(load_results(results_dir), a, b)
+    sd, df = within_task_sd(diffs)
+    units = sum(len(v) for v in diffs.values())
+    lines = [f"{a} minus {b}, test points per (task, seed):"]
+    for task, per_seed in sorted(diffs.items()):
+        values = ", ".join(f"seed {s}: {d:+.1f}" for s, d in sorted(per_seed.items()))
+        lines.append(f"- {task}: {values} (mean {sum(per_seed.values()) / len(per_seed):+.1f})")
+    needed = units_needed(sd, delta)
+    lines += [f"Within-task SD of the differences: {sd:.1f} points ({df} degrees of freedom).",
+              f"80% power at a two-sided 5% level for a mean difference of {delta:g} points needs "
+              f"{needed} task-seed units (e.g. {math.ceil(needed / 3)} tasks x 3 seeds).",
+              f"These {units} units detect {detectable(sd, units):.1f} points; 6 tasks x 3 seeds detect "
+              f"{detectable(sd, 18):.1f}, 6 tasks x 5 seeds {detectable(sd, 30):.1f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results-dir", type=Path, required=True)
+    p.add_argument("--a", default="dlpo")
+    p.add_argument("--b", default="gepa")
+    p.add_argument("--delta", type=float, default=3.0, help="the mean difference to detect, in points")
+    args = p.parse_args(argv)
+    try:
+        print(report(args.results_dir, args.a, args.b, args.delta), end="")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
