@@ -19,7 +19,7 @@ from scripted import ScriptedOptimizer, exact_metric, reverse_examples, reverse_
 from benchmarks import environment, grid, report, run, stats
 from benchmarks.report import cells as report_cells
 from benchmarks.report import fair, fair_sections, runs
-from benchmarks.harness import relative_command
+from benchmarks.harness import load_results, relative_command
 from benchmarks.optimizers import expand, run_optimizer
 from dspy_dlpo.lm.engine import function_lm
 
@@ -291,3 +291,34 @@ def test_the_report_is_a_list_of_sections_and_empty_ones_leave_no_heading(tmp_pa
     headings = [line for line in sections.render(empty).splitlines() if line.startswith("## ")]
     assert headings[:2] == ["## Setup", "## How each peer was run"] and headings[-1] == "## Final instructions"
     assert not any(h.startswith(("## Ablation", "## Study 3")) for h in headings)
+
+
+def test_a_rerun_folder_supersedes_an_optimizers_cells_and_is_paired_across_commits(tmp_path: Path) -> None:
+    from benchmarks.report import reruns
+    from dspy_dlpo.checkpoint import atomic_write_json
+
+    grid_dir, rerun_dir = tmp_path / "fair", tmp_path / "copro-seeded"
+    dlpo = [1.0, 1.0, 1.0, 0.0] * 5
+    for seed in range(3):
+        for folder, optimizer, scores, version in ((grid_dir, "dlpo", dlpo, "aaa1111111"),
+                                                   (grid_dir, "copro", [0.0, 0.0, 1.0, 0.0] * 5, "aaa1111111"),
+                                                   (rerun_dir, "copro", [1.0] * seed + [0.0] * (20 - seed), "bbb2222222")):
+            cell = {**_fair_cell(optimizer, seed, scores, version), "schema": report_schema()}
+            atomic_write_json(folder / "bbh/t@predict" / optimizer / f"seed{seed}.json", cell)
+    records = load_results(grid_dir)
+    assert reruns.rerun_sections(records, grid_dir) == []  # no reruns.json: nothing
+    (grid_dir / "reruns.json").write_text(json.dumps([{"optimizer": "copro", "folder": "../copro-seeded",
+                                                       "why": "Its seeds were one run."}]))
+    text = "\n".join(reruns.rerun_sections(records, grid_dir))
+    assert "### copro: rerun in" in text and "Its seeds were one run." in text
+    assert "The rerun ran on bbb2222222; this grid's dlpo cells on aaa1111111." in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| bbh/t@predict")]
+    assert row.startswith("| bbh/t@predict | 25, 25, 25 | 0, 5, 10 | 5.0 [") and "| +70.0 [" in row
+    from benchmarks.report import sections
+    r = sections.Report(records, grid_dir, {}, [], [], "", None)
+    assert sections.superseded in sections.SECTIONS and sections.superseded(r)[0].startswith("## Reruns")
+
+
+def report_schema() -> int:
+    from benchmarks.harness import SCHEMA_VERSION
+    return SCHEMA_VERSION

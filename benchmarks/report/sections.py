@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..harness import EXTENDED
-from . import fair_sections, provenance, runs, tables
+from . import fair_sections, provenance, reruns, runs, tables
 from .cells import aggregate, largest_slice
 
 INTRO = ("All optimizers of a task share the task LM, the optimizer LM (DLPO's `prompt_model`, GEPA's "
@@ -87,6 +87,10 @@ def peer_settings(r: Report) -> list[str]:
 
 def fair_comparison(r: Report) -> list[str]:
     return fair_sections.fair_sections(r.records)
+
+
+def superseded(r: Report) -> list[str]:
+    return reruns.rerun_sections(r.records, r.results_dir)
 
 
 def results(r: Report) -> list[str]:
@@ -183,7 +187,7 @@ def instructions(r: Report) -> list[str]:
 
 
 SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
-    header, setup, peer_settings, fair_comparison, results, grid_resolution, larger_slice, wins_and_losses,
+    header, setup, peer_settings, fair_comparison, superseded, results, grid_resolution, larger_slice, wins_and_losses,
     reach_gepa, early_stopping, diagnostics, wall_time, budgets, failed, missing, ablation, overhead, commands,
     instructions)
 
