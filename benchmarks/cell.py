@@ -144,7 +144,8 @@ def anytime_curve(task: Any, optimizer: str, details: dict[str, Any], program: d
         else:
             scores, _ = scored(with_params(program, point["instructions"]), list(task.testset), task,
                                threads=threads, cache=cache)
-        point["test"] = score_block(scores)["score"]
+        block = score_block(scores)
+        point["test"], point["test_per_example"] = block["score"], block["per_example"]
         point["is_returned_program"] = point["instructions"] == final
     return points
 

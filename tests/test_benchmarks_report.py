@@ -192,6 +192,10 @@ def test_fair_grid_end_to_end_on_scripted_lms_renders_the_report(tmp_path: Path)
                     "### How often each DLPO strategy acted", "### Rewrites that name a field the program lacks"):
         assert heading in text, heading
     assert "| distinct proposals | billed rollouts |" in text
+    assert "## Anytime: the best program at each fraction of the budget" in text and "![anytime](plots/anytime.png)" in text
+    assert (tmp_path / "fair" / "plots" / "anytime.png").exists()
+    assert "| dlpo at 50% minus gepa at 100% [95% CI, seeds and examples] | p |" in text
+    assert "| copro |" not in text.split("## Anytime")[1].split("###")[0]  # no curve without validations
     assert "| toy/reverse | gepa-chat | 0,1 |" in text
 
 
@@ -322,3 +326,15 @@ def test_a_rerun_folder_supersedes_an_optimizers_cells_and_is_paired_across_comm
 def report_schema() -> int:
     from benchmarks.harness import SCHEMA_VERSION
     return SCHEMA_VERSION
+
+
+def test_the_share_of_the_hand_written_gain_per_task_and_on_average() -> None:
+    from benchmarks.report import powered
+    means = {("t1", "baseline"): 20.0, ("t1", "hand"): 40.0, ("t1", "dlpo"): 30.0, ("t1", "gepa"): 50.0,
+             ("t2", "baseline"): 50.0, ("t2", "hand"): 50.0, ("t2", "dlpo"): 60.0, ("t2", "gepa"): 30.0}
+    records = [{"status": "ok", "task": t, "optimizer": o, "seed": s, "test": {"score": m + (s - 1)}}
+               for (t, o), m in means.items() for s in range(3)]  # seeds 19/20/21: the mean is m
+    table = powered.hand_share_table(records)
+    assert "| t1 | 20.0 | 40.0 | 0.50 | 1.50 |" in table  # dlpo reaches half the gap, gepa beats the line
+    assert "| t2 | 50.0 | 50.0 | - | - |" in table        # the line gains nothing: no share
+    assert "| average | 35.0 | 45.0 | 1.00 | 0.50 |" in table  # on the task means: (45-35)/10, (40-35)/10

@@ -41,7 +41,7 @@ def build_report(results_dir: Path, out: Path, plots_dir: Path) -> str:
         plot_score_vs_calls(agg, tasks, main_optimizers, calls_plot)
     has_ablation = plot_ablation(records, tasks, ablation_plot) if agg else False
     text = render(Report(records, results_dir, agg, tasks, main_optimizers, _linked(calls_plot, out.parent),
-                         _linked(ablation_plot, out.parent) if has_ablation else None))
+                         _linked(ablation_plot, out.parent) if has_ablation else None, plots_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text

@@ -13,8 +13,8 @@ from dspy_dlpo.trainer import out_of_patience
 
 from ..harness import APPEND, CANDIDATES, bootstrap_ci, paired_diff_ci, seed_mean_per_example
 
-MAIN_ORDER = ["baseline", "dlpo", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro"]
-PEERS = ("baseline", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro")
+MAIN_ORDER = ["baseline", "hand", "dlpo", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro"]
+PEERS = ("baseline", "hand", "tgd", "gepa", "gepa-chat", "gepa-chatadapter", "miprov2", "copro")
 
 
 def mean_of(values: Iterable[float]) -> float:

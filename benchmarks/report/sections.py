@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..harness import EXTENDED
-from . import fair_sections, provenance, reruns, runs, tables
+from . import fair_sections, powered, provenance, reruns, runs, tables
 from .cells import aggregate, largest_slice
 
 INTRO = ("All optimizers of a task share the task LM, the optimizer LM (DLPO's `prompt_model`, GEPA's "
@@ -60,6 +60,7 @@ class Report:
     main_optimizers: list[str]
     calls_plot: str
     ablation_plot: str | None  # None: no ablation plot was drawn
+    plots_dir: Path | None = None  # where further plots are drawn (next to calls_plot)
 
 
 def section(title: str, *paragraphs: str) -> list[str]:
@@ -87,6 +88,29 @@ def peer_settings(r: Report) -> list[str]:
 
 def fair_comparison(r: Report) -> list[str]:
     return fair_sections.fair_sections(r.records)
+
+
+def powered_grid(r: Report) -> list[str]:
+    """Anytime curves, DLPO at half its budget against GEPA at all of it, and the share of the hand-written gain."""
+    curves = powered.anytime_table(r.records)
+    if curves is None and powered.hand_share_table(r.records) is None:
+        return []
+    parts = []
+    if curves:
+        drawn = powered.plot_anytime(r.records, (r.plots_dir or r.results_dir / "plots") / "anytime.png")
+        link = Path(r.calls_plot).with_name("anytime.png").as_posix()
+        parts += section("## Anytime: the best program at each fraction of the budget", curves,
+                         f"![anytime]({link})" if drawn else "")
+        efficiency = powered.efficiency_table(r.records)
+        if efficiency:
+            parts += section("### DLPO at half its budget against GEPA at all of it", efficiency)
+    share = powered.hand_share_table(r.records)
+    if share:
+        parts += section("## How much of the hand-written instruction's gain each optimizer reaches",
+                         "Share = (optimizer - unoptimized) / (hand-written - unoptimized), test means over seeds; "
+                         "1.00 matches the one-line instruction written before any score, above 1 beats it; '-' where "
+                         "the hand-written line does not beat the unoptimized program.", share)
+    return parts
 
 
 def superseded(r: Report) -> list[str]:
@@ -187,7 +211,7 @@ def instructions(r: Report) -> list[str]:
 
 
 SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
-    header, setup, peer_settings, fair_comparison, superseded, results, grid_resolution, larger_slice, wins_and_losses,
+    header, setup, peer_settings, fair_comparison, superseded, powered_grid, results, grid_resolution, larger_slice, wins_and_losses,
     reach_gepa, early_stopping, diagnostics, wall_time, budgets, failed, missing, ablation, overhead, commands,
     instructions)
 
