@@ -39,7 +39,8 @@ GRIDS: dict[str, dict[str, Any]] = {
                 "budget": 300, "n_train": 50, "n_val": 50, "n_test": 150, "optimizer_max_tokens": 600,
                 "results_dir": RESULTS_DIR / "powered"},
     "pilot": {"tasks": [], "optimizers": ["dlpo", "gepa"], "seeds": [0, 1, 2], "budget": 300, "n_train": 50,
-              "n_val": 50, "n_test": 150, "optimizer_max_tokens": 600, "results_dir": RESULTS_DIR / "pilot"},
+              "n_val": 50, "n_test": 150, "optimizer_max_tokens": 600,
+              "results_dir": RESULTS_DIR / "powered"},  # the pilot's cells are the grid's first cells
 }
 # The settings that define a cell's experiment; evaluation and llama.cpp threads only change its speed.
 EXPERIMENT_KEYS = ("budget", "n_train", "n_val", "n_test", "model", "optimizer_model", "max_tokens",

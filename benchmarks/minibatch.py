@@ -100,10 +100,11 @@ def score_task(args: argparse.Namespace, spec: str, texts: list[str], settings: 
 
 
 def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int = SPLITS,
-               seed: int = RNG_SEED) -> dict[int, dict[str, float]]:
+               seed: int = RNG_SEED, ties: bool = False) -> dict[int, dict[str, float]]:
     """Gate statistics per minibatch size from ``diffs`` (proposals x pool examples: rewrite minus
     unoptimized, per example). Each split draws a random order of the pool; the first b examples are the
-    minibatch, the rest is held out. Proposals weigh equally."""
+    minibatch, the rest is held out. Proposals weigh equally. ``ties``: a minibatch tie passes too (DLPO
+    validates a tie when the budget allows)."""
     rng = np.random.default_rng(seed)
     n_props, n_pool = diffs.shape
     orders = np.argsort(rng.random((splits, n_pool)), axis=1)  # the same splits for every size
@@ -111,7 +112,8 @@ def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int
     for b in sizes:
         if not 1 <= b < n_pool:
             raise ValueError(f"minibatch size {b} must be at least 1 and below the pool of {n_pool}")
-        gate = diffs[:, orders[:, :b]].sum(axis=2) > 0          # proposals x splits
+        gate = diffs[:, orders[:, :b]].sum(axis=2)              # proposals x splits
+        gate = gate >= 0 if ties else gate > 0
         good = diffs[:, orders[:, b:]].sum(axis=2) > 0
         passed, right = gate.mean(), (gate & good).mean()
         row = {"pass": float(passed), "precision": float(right / passed) if passed else float("nan"),
@@ -157,6 +159,11 @@ def table(results_dir: Path) -> str:
              "| b | pass rate | right among passes | good rewrites found | found per 100 calls, V=10 | V=50 |",
              "|---|---|---|---|---|---|"]
     for b, row in study.items():
+        lines.append(f"| {b} | {row['pass']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | "
+                     f"{row['found_per_100_v10']:.2f} | {row['found_per_100_v50']:.2f} |")
+    lines += ["", "The same when a minibatch tie passes the gate too (it is validated):", "", lines[-len(study) - 2],
+              lines[-len(study) - 1]]
+    for b, row in gate_study(diffs, ties=True).items():
         lines.append(f"| {b} | {row['pass']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | "
                      f"{row['found_per_100_v10']:.2f} | {row['found_per_100_v50']:.2f} |")
     return "\n".join(lines) + "\n"

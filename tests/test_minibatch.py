@@ -51,3 +51,9 @@ def test_the_table_pools_tasks_and_refuses_pools_of_different_sizes(tmp_path):
     atomic_write_json(tmp_path / "b.json", {"task": "b", "scores": {"(unoptimized)": [0] * 5, "z": [1] * 5}})
     with pytest.raises(ValueError, match="pool of 5 examples"):
         minibatch.table(tmp_path)
+
+
+def test_letting_ties_through_passes_rewrites_that_change_nothing():
+    same = np.zeros((1, 20))
+    assert minibatch.gate_study(same, sizes=(3,), splits=50, ties=True)[3]["pass"] == 1.0
+    assert minibatch.gate_study(same, sizes=(3,), splits=50)[3]["pass"] == 0.0
