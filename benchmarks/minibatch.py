@@ -9,9 +9,9 @@ proposals instead of guessing it:
    task's unoptimized program are scored on a pool of examples, the cells' training then validation
    rows (rows the runs optimized on, never their test rows). Per-example scores are written per task as
    they finish (``<results-dir>/<task>.json``); the same command continues.
-2. ``--table``: for each minibatch size b, many random splits of each pool into a minibatch of b and the
-   held-out rest. The gate passes when the rewrite solves more minibatch examples than the unoptimized
-   program; it was right when the rewrite also solves more of the held-out rest. Per size: the pass rate,
+2. ``--table``: for each minibatch size b, many random minibatches of b examples from each pool. The gate
+   passes when the rewrite solves more minibatch examples than its parent; it was right when the rewrite
+   solves more of the whole pool (the pool stands for the task). Per size: the pass rate,
    the share of passes that were right, the share of good rewrites found, and good rewrites found per
    100 metric calls when a minibatch costs b calls (the current program's scores are reused) and a pass
    costs a validation of V examples (V = 10 as in the development rows, 50 as in the powered grid).
@@ -102,8 +102,10 @@ def score_task(args: argparse.Namespace, spec: str, texts: list[str], settings: 
 def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int = SPLITS,
                seed: int = RNG_SEED, ties: bool = False) -> dict[int, dict[str, float]]:
     """Gate statistics per minibatch size from ``diffs`` (proposals x pool examples: rewrite minus
-    unoptimized, per example). Each split draws a random order of the pool; the first b examples are the
-    minibatch, the rest is held out. Proposals weigh equally. ``ties``: a minibatch tie passes too (DLPO
+    unoptimized, per example). The pool stands for the task: a rewrite is good when it solves more of the
+    pool than its parent. Each split draws a random minibatch of b pool examples. (Judging it on the rest of
+    the pool instead would tie the two halves together: with the pool's total fixed, a lucky minibatch
+    leaves an unlucky rest, more so the larger b.) Proposals weigh equally. ``ties``: a minibatch tie passes too (DLPO
     validates a tie when the budget allows)."""
     rng = np.random.default_rng(seed)
     n_props, n_pool = diffs.shape
@@ -114,7 +116,7 @@ def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int
             raise ValueError(f"minibatch size {b} must be at least 1 and below the pool of {n_pool}")
         gate = diffs[:, orders[:, :b]].sum(axis=2)              # proposals x splits
         gate = gate >= 0 if ties else gate > 0
-        good = diffs[:, orders[:, b:]].sum(axis=2) > 0
+        good = np.broadcast_to(diffs.sum(axis=1, keepdims=True) > 0, gate.shape)
         passed, right = gate.mean(), (gate & good).mean()
         row = {"pass": float(passed), "precision": float(right / passed) if passed else float("nan"),
                "recall": float(right / good.mean()) if good.mean() else float("nan"), "good_pass": float(right)}
@@ -124,48 +126,60 @@ def gate_study(diffs: np.ndarray, sizes: tuple[int, ...] = SIZES, *, splits: int
     return out
 
 
-def load_diffs(results_dir: Path) -> tuple[np.ndarray, list[str], int]:
-    """The per-example differences of every scored rewrite, pooled over tasks (rows: proposals)."""
+def load_diffs(results_dir: Path, parent: str = "unoptimized") -> tuple[np.ndarray, list[str], int]:
+    """The per-example differences of every scored rewrite against its parent, pooled over tasks (rows:
+    proposals). ``parent``: ``unoptimized`` (a run's first steps) or ``median`` (the task's rewrite with the
+    median pool score, standing in for a later step whose current program is already a rewrite; the others
+    are compared with it)."""
     rows, tasks, pool = [], [], None
     for path in sorted(Path(results_dir).glob("*.json")):
         record = read_cell(path)
         if not record or "(unoptimized)" not in record.get("scores", {}):
             continue
-        base = np.asarray(record["scores"]["(unoptimized)"], dtype=float)
+        scores = {k: np.asarray(v, dtype=float) for k, v in record["scores"].items()}
+        ranked = sorted((k for k in scores if k != "(unoptimized)"), key=lambda k: scores[k].sum())
+        base_key = "(unoptimized)" if parent == "unoptimized" or not ranked else ranked[len(ranked) // 2]
+        base = scores[base_key]
         if pool not in (None, len(base)):
             raise ValueError(f"{path.name}: pool of {len(base)} examples, the others have {pool}")
         pool = len(base)
         tasks.append(record["task"])
-        rows += [np.asarray(s, dtype=float) - base for k, s in record["scores"].items() if k != "(unoptimized)"]
+        rows += [s - base for k, s in scores.items() if k not in ("(unoptimized)", base_key)]
     if not rows:
         raise ValueError(f"no scored proposals in {results_dir}")
     return np.vstack(rows), tasks, int(pool)
 
 
+ROW = "| {b} | {pass_:.2f} | {precision:.2f} | {recall:.2f} | {v10:.2f} | {v50:.2f} |"
+HEAD = ["| b | pass rate | right among passes | good rewrites found | found per 100 calls, V=10 | V=50 |",
+        "|---|---|---|---|---|---|"]
+
+
+def _rows(diffs: np.ndarray, ties: bool) -> list[str]:
+    return [ROW.format(b=b, pass_=r["pass"], precision=r["precision"], recall=r["recall"], v10=r["found_per_100_v10"],
+                       v50=r["found_per_100_v50"]) for b, r in gate_study(diffs, ties=ties).items()]
+
+
 def table(results_dir: Path) -> str:
     diffs, tasks, pool = load_diffs(results_dir)
-    study = gate_study(diffs)
+    late, _, _ = load_diffs(results_dir, parent="median")
     changed = int((np.abs(diffs).sum(axis=1) > 0).sum())
     lines = ["# The minibatch size, chosen by measurement", "",
-             f"{len(diffs)} distinct rewrites ({', '.join(tasks)}), each scored with the embedded model against the "
-             f"unoptimized program on a pool of {pool} rows (the cells' training then validation rows); "
-             f"{changed} of them changed at least one answer. For each minibatch size b, {SPLITS} random splits "
-             "of the pool into b minibatch rows and the held-out rest: the gate passes when the rewrite solves "
-             "more minibatch rows than the unoptimized program, and was right when it also solves more held-out "
-             "rows. Found per 100 calls: right passes per 100 metric calls when a minibatch costs b calls and a "
-             "pass costs a validation of V rows.", "",
+             f"{len(diffs)} distinct rewrites ({', '.join(tasks)}), each scored with the embedded model on a pool "
+             f"of {pool} rows (the cells' training then validation rows); {changed} of them changed at least one "
+             f"answer of the unoptimized program. For each minibatch size b, {SPLITS} random minibatches of b pool "
+             "rows: the gate passes when the rewrite solves more minibatch rows than its parent, and was right when "
+             "the rewrite solves more rows of the whole pool than its parent (the pool stands for the task). Found per 100 calls: right "
+             "passes per 100 metric calls when a minibatch costs b calls (the parent's scores reused) and a pass "
+             "costs a validation of V rows.", "",
              "Regenerate: `python -m benchmarks.minibatch --table`; scores: "
              "`python -m benchmarks.minibatch --score --cells benchmarks/results/step --llm-threads 2`.", "",
-             "| b | pass rate | right among passes | good rewrites found | found per 100 calls, V=10 | V=50 |",
-             "|---|---|---|---|---|---|"]
-    for b, row in study.items():
-        lines.append(f"| {b} | {row['pass']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | "
-                     f"{row['found_per_100_v10']:.2f} | {row['found_per_100_v50']:.2f} |")
-    lines += ["", "The same when a minibatch tie passes the gate too (it is validated):", "", lines[-len(study) - 2],
-              lines[-len(study) - 1]]
-    for b, row in gate_study(diffs, ties=True).items():
-        lines.append(f"| {b} | {row['pass']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | "
-                     f"{row['found_per_100_v10']:.2f} | {row['found_per_100_v50']:.2f} |")
+             "## Early in a run: every rewrite against the unoptimized program", "", *HEAD, *_rows(diffs, False), "",
+             "A minibatch tie passes too (it is validated):", "", *HEAD, *_rows(diffs, True), "",
+             f"## Later in a run: against a rewrite ({len(late)} others)", "",
+             "The parent is each task's rewrite with the median pool score, standing in for a step whose current "
+             "program is already a rewrite.", "", *HEAD, *_rows(late, False), "",
+             "A minibatch tie passes too:", "", *HEAD, *_rows(late, True)]
     return "\n".join(lines) + "\n"
 
 

@@ -82,7 +82,7 @@ class DLPOConfig:
     max_full_evals: int | None = _option(None, _count, run_control=True)
     max_steps: int | None = _option(None, _count, run_control=True)
     patience: int | None = _option(None, _count, run_control=True)
-    batch_size: int = _option(5, _required_count)
+    batch_size: int = _option(3, _required_count)  # measured: benchmarks/results/minibatch
     num_threads: int | None = _option(1, _count, run_control=True)
     seed: int = _option(0, _seed)
     rewrite_attempts: int = _option(3, _required_count)

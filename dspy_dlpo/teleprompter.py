@@ -71,7 +71,7 @@ class DLPOTeleprompter(Teleprompter):
         max_steps: maximum number of steps (each step updates one predictor, round-robin).
         patience: early stopping: end the run after this many consecutive steps without a new best
             validation score, returning the unspent budget; None (default) runs until the budget.
-        batch_size: minibatch size (default 5, as in TextGrad/GEPA-scale minibatches).
+        batch_size: minibatch size (default 3, chosen by measurement: ``benchmarks/results/minibatch``).
         reflection_minibatch_size: GEPA's name for ``batch_size``.
         num_threads: threads for evaluation; None = ``dspy.settings.num_threads`` (as dspy.Evaluate).
         seed: seed of minibatches, dropout and annealing draws (same seed + deterministic LMs
@@ -156,7 +156,7 @@ class DLPOTeleprompter(Teleprompter):
                  reflection_lm: dspy.BaseLM | None = None, task_model: dspy.BaseLM | None = None,
                  auto: str | None = None, max_metric_calls: int | None = None, max_full_evals: int | None = None,
                  max_steps: int | None = None,
-                 patience: int | None = None, batch_size: int = 5, reflection_minibatch_size: int | None = None,
+                 patience: int | None = None, batch_size: int = 3, reflection_minibatch_size: int | None = None,
                  num_threads: int | None = 1, seed: int | None = 0, log_dir: str | Path | None = None,
                  progress: bool = True, verbose: bool = True, track_stats: bool = True, use_mlflow: bool = False,
                  max_optimizer_tokens: int | None = None, max_cost_usd: float | None = None,
@@ -187,7 +187,8 @@ class DLPOTeleprompter(Teleprompter):
         switches.update(learning_rate=learning_rate, lr_decay=lr_decay, dropout=dropout, annealing=annealing,
                         momentum=momentum, contrastive=contrastive, regularization=regularization,
                         feedback_dropout=feedback_dropout)
-        batch_size = alias("batch_size", batch_size, "reflection_minibatch_size", reflection_minibatch_size, default=5)
+        batch_size = alias("batch_size", batch_size, "reflection_minibatch_size", reflection_minibatch_size,
+                           default=DLPOConfig.defaults()["batch_size"])
         self.config = DLPOConfig(
             auto=auto, max_metric_calls=max_metric_calls, max_full_evals=max_full_evals, max_steps=max_steps,
             patience=patience, batch_size=batch_size, num_threads=num_threads, seed=seed,

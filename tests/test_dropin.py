@@ -279,9 +279,9 @@ def test_a_miprov2_script_and_a_gepa_script_run_with_one_line_changed():
                                        verbose=False, track_stats=True, max_steps=2, progress=False)
         best = mipro_style.compile(dspy.Predict("question -> answer"), trainset=TRAIN, valset=VAL,
                                    requires_permission_to_run=False)
-        # baseline 8 + minibatch 5 before and 5 after the rewrite + validation 8; a critique, three rewrites (a
+        # baseline 8 + minibatch 3 before and 3 after the rewrite + validation 8; a critique, three rewrites (a
         # line search) and three more samples for distinct candidates (the scripted LM writes one text)
-        assert best.score == 100.0 and best.total_calls == 26 and best.prompt_model_total_calls == 7
+        assert best.score == 100.0 and best.total_calls == 22 and best.prompt_model_total_calls == 7
 
         def gepa_metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
             return exact_metric(gold, pred)

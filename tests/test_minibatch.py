@@ -47,7 +47,9 @@ def test_the_table_pools_tasks_and_refuses_pools_of_different_sizes(tmp_path):
     text = minibatch.table(tmp_path)
     assert "2 distinct rewrites (a)" in text and "1 of them changed at least one answer" in text
     # x passes unless all 3 minibatch rows are among its 10 unchanged ones (1 - 120/1140), y never
-    assert f"| 3 | {0.5 * (1 - 120 / 1140):.2f} |" in text
+    assert f"| 3 | {0.5 * (1 - 120 / 1140):.2f} |" in text.split("## Later")[0]
+    later = text.split("## Later in a run: against a rewrite (1 others)")[1]
+    assert "| 3 | 0.00 |" in later.split("A minibatch tie")[0]  # against x (the median of x, y), y only loses
     atomic_write_json(tmp_path / "b.json", {"task": "b", "scores": {"(unoptimized)": [0] * 5, "z": [1] * 5}})
     with pytest.raises(ValueError, match="pool of 5 examples"):
         minibatch.table(tmp_path)

@@ -325,3 +325,24 @@ def test_reuse_is_on_by_default_only_with_greedy_task_lms():
     assert DLPOTeleprompter(exact_metric, reuse_rollouts=False)._reuse(program) is False
     with pytest.raises(TypeError, match="reuse_rollouts"):
         DLPOTeleprompter(exact_metric, reuse_rollouts="yes")
+
+
+def test_a_tie_is_validated_only_when_validation_costs_no_more_than_a_steps_minibatch_calls():
+    def tie_validations(valset_size):
+        words = [f"{w}{i}" for i in range(5) for w in ("apple", "stone", "river", "cloud", "tiger", "piano")]
+        data = reverse_examples(words)
+        with dspy.context(lm=noisy_task_lm()):
+            optimizer = ScriptedOptimizer(rewrite=varied_rewrites)
+            result = DLPOTeleprompter(exact_metric, prompt_model=optimizer.lm(), max_metric_calls=200, batch_size=4,
+                                      seed=0, progress=False).compile(
+                dspy.Predict("question -> answer"), trainset=data[:8], valset=data[8:8 + valset_size])
+        ties = [r for r in result.trial_logs if r.get("score_delta") == 0]
+        return ties, sum("tie on the minibatch, validated" in (r.get("reason") or "") for r in ties)
+
+    # batch 4 and a line search of 3: a step's minibatch calls are 4 x (1 + 3) = 16
+    ties, validated = tie_validations(8)
+    assert ties and validated >= 1
+    ties, validated = tie_validations(16)
+    assert ties and validated >= 1
+    ties, validated = tie_validations(17)
+    assert ties and validated == 0
