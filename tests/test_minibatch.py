@@ -59,3 +59,15 @@ def test_letting_ties_through_passes_rewrites_that_change_nothing():
     same = np.zeros((1, 20))
     assert minibatch.gate_study(same, sizes=(3,), splits=50, ties=True)[3]["pass"] == 1.0
     assert minibatch.gate_study(same, sizes=(3,), splits=50)[3]["pass"] == 0.0
+
+
+def test_tie_break_even_and_relative_gain():
+    rng = np.random.default_rng(3)
+    diffs = np.vstack([np.where(rng.random((30, 30)) < 0.2, 1.0, 0.0) - np.where(rng.random((30, 30)) < 0.1, 1.0, 0.0),
+                       np.zeros((10, 30))])  # rewrites that change nothing: ties that waste a validation
+    v = minibatch.tie_break_even(diffs, 5)
+    strict, ties = (minibatch.gate_study(diffs, sizes=(5,), ties=t)[5] for t in (False, True))
+    per_call = lambda row, val: row["good_pass"] / (5 + row["pass"] * val)  # noqa: E731
+    assert per_call(ties, v - 1) > per_call(strict, v - 1) and per_call(ties, v + 1) < per_call(strict, v + 1)
+    gain, low, high = minibatch.relative_gain(diffs, 3, 5, 10, resamples=20)
+    assert low <= gain <= high
