@@ -53,8 +53,9 @@ SENSITIVE_GAIN = 10.0  # points: the issue's threshold for an instruction-sensit
 # objects) and the tasks with fewer than 100 test rows (causal judgement, penguins, snarks). The rest
 # in ascending mean length of their inputs, because a grid cell's cost grows with the prompt: the
 # cheapest instruction-sensitive tasks are found first. Screening stops once six tasks are
-# instruction-sensitive in the Predict form or the list ends; the ChainOfThought form is scored for
-# the tasks the grid may use.
+# instruction-sensitive in the Predict form or the list ends. (Amended 2026-12-05, before any
+# ChainOfThought score: the grid runs the Predict form, because a ChainOfThought cell costs about three
+# times as much CPU here; ChainOfThought headroom is measured with --forms cot where CPU allows.)
 SCREENING = ("bbh/boolean_expressions", "bbh/word_sorting", "bbh/dyck_languages", "bbh/hyperbaton",
              "bbh/ruin_names", "bbh/web_of_lies", "bbh/date_understanding", "gsm8k", "bbh/geometric_shapes",
              "bbh/disambiguation_qa", "bbh/formal_fallacies", "bbh/temporal_sequences",
