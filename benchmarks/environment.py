@@ -14,7 +14,7 @@ from .harness import PROJECT_ROOT
 
 # The benchmark modules a cell runs (everything ``benchmarks.run`` imports); the report is not among them.
 CELL_CODE = ("run.py", "grid.py", "cell.py", "lms.py", "environment.py", "harness.py", "optimizers.py", "peers.py",
-             "proposals.py", "chat_proposer.py", "stats.py", "evalcache.py", "anytime.py", "headroom.py",
+             "proposals.py", "chat_proposer.py", "stats.py", "evalcache.py", "anytime.py",
              "headroom/instructions.json")
 
 

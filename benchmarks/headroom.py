@@ -17,7 +17,6 @@ hand-written line gains at least 10 points in a form. Each cell is written as it
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -41,8 +40,9 @@ from dspy_dlpo.validate import number_type  # noqa: E402
 from .harness import PROJECT_ROOT, RESULT_JSON, RESULTS_DIR, Stopwatch, read_cell, relative_command  # noqa: E402
 from .stats import bootstrap_ci  # noqa: E402
 from .lms import build_lm, task_max_tokens  # noqa: E402
+from .optimizers import HAND_INSTRUCTIONS, hand_instruction, with_hand_instruction  # noqa: E402,F401
 
-INSTRUCTIONS = Path(__file__).resolve().parent / "headroom" / "instructions.json"
+INSTRUCTIONS = HAND_INSTRUCTIONS
 DEFAULT_DIR = RESULTS_DIR / "headroom"
 FORMS = ("predict", "cot")
 VARIANTS = ("default", "hand")
@@ -64,22 +64,10 @@ SCREENING = ("bbh/boolean_expressions", "bbh/word_sorting", "bbh/dyck_languages"
              "bbh/salient_translation_error_detection")
 
 
-def hand_instruction(task: str) -> str:
-    """The pre-registered line for ``task`` (``bbh/<name>`` or ``gsm8k``)."""
-    lines = json.loads(INSTRUCTIONS.read_text())
-    key = task.removeprefix("bbh/")
-    if key not in lines:
-        raise ValueError(f"no hand-written instruction for {task!r} in {INSTRUCTIONS.name}")
-    return lines[key]
-
-
 def program_for(task: Any, form: str, variant: str) -> dspy.Module:
     """The task's program in ``form`` with the ``variant`` instruction on every predictor."""
     program = dspy.Predict("question -> answer") if form == "predict" else task.make_program()
-    if variant == "hand":
-        for _, predictor in program.named_predictors():
-            predictor.signature = predictor.signature.with_instructions(hand_instruction(task.name))
-    return program
+    return with_hand_instruction(program, task.name) if variant == "hand" else program
 
 
 def headroom_rows(task: Any, n: int) -> list[dspy.Example]:

@@ -10,9 +10,11 @@ live in :mod:`benchmarks.peers`; this module holds the DLPO family and the dispa
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -120,16 +122,31 @@ def run_baseline(setup: OptimizerSetup) -> Result:
     return setup.program.deepcopy(), {"metric_calls_counted": 0, **summary([], seed_instruction(setup.program))}
 
 
-def run_hand(setup: OptimizerSetup) -> Result:
-    """The program with the task's pre-registered hand-written line on every predictor (the reference row
-    of issue 32, ``benchmarks/headroom/instructions.json``); no metric call."""
-    from .headroom import hand_instruction
+HAND_INSTRUCTIONS = Path(__file__).resolve().parent / "headroom" / "instructions.json"
 
-    line = hand_instruction(setup.task.partition("@")[0])
-    program = setup.program.deepcopy()
+
+def hand_instruction(task: str) -> str:
+    """The pre-registered hand-written line for ``task`` (``bbh/<name>[@predict]`` or ``gsm8k``), from
+    ``benchmarks/headroom/instructions.json`` (committed before any score, issue 32)."""
+    lines = json.loads(HAND_INSTRUCTIONS.read_text())
+    key = task.partition("@")[0].removeprefix("bbh/")
+    if key not in lines:
+        raise ValueError(f"no hand-written instruction for {task!r} in {HAND_INSTRUCTIONS.name}")
+    return lines[key]
+
+
+def with_hand_instruction(program: dspy.Module, task: str) -> dspy.Module:
+    """A copy of ``program`` with the task's hand-written line on every predictor."""
+    program, line = program.deepcopy(), hand_instruction(task)
     for _, predictor in program.named_predictors():
         predictor.signature = predictor.signature.with_instructions(line)
-    return program, {"metric_calls_counted": 0, **summary([], seed_instruction(setup.program))}
+    return program
+
+
+def run_hand(setup: OptimizerSetup) -> Result:
+    """The hand-written reference row of the powered grid (:func:`with_hand_instruction`); no metric call."""
+    return (with_hand_instruction(setup.program, setup.task),
+            {"metric_calls_counted": 0, **summary([], seed_instruction(setup.program))})
 
 
 def known_optimizers() -> tuple[str, ...]:
