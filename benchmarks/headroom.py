@@ -131,9 +131,11 @@ def table(results_dir: Path) -> str:
             "Screening (declared in `benchmarks/headroom.py` before any score): the development rows and the "
             "tasks with fewer than 100 test rows are left out; the rest are scored as Predict in ascending "
             "mean input length (a grid cell's cost grows with its prompt), and screening stops once six are "
-            "instruction-sensitive: " + ", ".join(t.removeprefix("bbh/") for t in SCREENING) + ".", "",
+            "instruction-sensitive: " + ", ".join(t.removeprefix("bbh/") for t in SCREENING) + ". The grid runs "
+            "the Predict form (a ChainOfThought cell costs about three times the CPU here).", "",
             "Regenerate: `python -m benchmarks.headroom --table`; cells: "
-            "`python -m benchmarks.headroom --tasks <task> --forms predict cot --n 100`.", "",
+            "`python -m benchmarks.headroom --tasks screening --forms predict --n 100` (the declared order and "
+            "stopping rule; `--tasks <task> --forms cot` for the ChainOfThought form).", "",
             "| task | form | n | default % | hand-written % | gain | instruction-sensitive |",
             "|---|---|---|---|---|---|---|"]
     return "\n".join(head + rows) + "\n"
