@@ -26,6 +26,8 @@ from typing import Any
 
 from dspy_dlpo.trainer import NEW_BEST_MARGIN
 
+from .optimizers import REFERENCE_ROWS
+
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 MARGIN_RULE = ("dlpo", "tgd")  # names (or prefixes ``dlpo-``) whose best follows the DLPO trainer's rule
 
@@ -46,7 +48,7 @@ class Validation:
 def validations(optimizer: str, details: dict[str, Any], n_val: int) -> list[Validation] | None:
     """The validated programs of a cell in the order they were validated, or None when the optimizer's
     record holds none (COPRO, or a record written before anytime curves)."""
-    if optimizer in ("baseline", "hand"):  # reference rows: no search, their program at every fraction
+    if optimizer in REFERENCE_ROWS:  # no search: their program at every fraction
         return []
     if "full_evals" in details:  # MIPROv2 (benchmarks.peers.BudgetedMIPROv2): our counts, after each eval
         return [Validation(int(e["calls"]), dict(e["instructions"]), tuple(e["scores"])) for e in details["full_evals"]]

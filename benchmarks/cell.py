@@ -30,7 +30,7 @@ from .evalcache import EvalCache, cache_key
 from .harness import (PROJECT_ROOT, RESULT_JSON, SCHEMA_VERSION, Meter, Stopwatch, bootstrap_ci, cell_path,
                       demo_count, lm_call_count, metered_lm, relative_command)
 from .lms import LMPool, is_local, task_max_tokens
-from .optimizers import OptimizerSetup, run_optimizer
+from .optimizers import REFERENCE_ROWS, OptimizerSetup, run_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +134,17 @@ def anytime_curve(task: Any, optimizer: str, details: dict[str, Any], program: d
     the returned program's test scores are reused, any other program is scored (from ``cache`` if known).
     None for an optimizer whose record holds no validations (COPRO)."""
     final = get_params(program)
-    seed = final if optimizer in ("baseline", "hand") else get_params(task.make_program())
+    seed = final if optimizer in REFERENCE_ROWS else get_params(task.make_program())
     points = anytime_points(optimizer, details, budget=budget, n_val=len(task.valset), seed_instructions=seed)
     if points is None:
         return None
+    tested = {tuple(sorted(final.items())): final_test}  # each program scored once, whatever the cache
     for point in points:
-        if point["instructions"] == final:
-            scores = final_test
-        else:
-            scores, _ = scored(with_params(program, point["instructions"]), list(task.testset), task,
-                               threads=threads, cache=cache)
-        block = score_block(scores)
+        key = tuple(sorted(point["instructions"].items()))
+        if key not in tested:
+            tested[key], _ = scored(with_params(program, point["instructions"]), list(task.testset), task,
+                                    threads=threads, cache=cache)
+        block = score_block(tested[key])
         point["test"], point["test_per_example"] = block["score"], block["per_example"]
         point["is_returned_program"] = point["instructions"] == final
     return points

@@ -40,9 +40,8 @@ from dspy_dlpo.validate import number_type  # noqa: E402
 from .harness import PROJECT_ROOT, RESULT_JSON, RESULTS_DIR, Stopwatch, read_cell, relative_command  # noqa: E402
 from .stats import bootstrap_ci  # noqa: E402
 from .lms import build_lm, task_max_tokens  # noqa: E402
-from .optimizers import HAND_INSTRUCTIONS, hand_instruction, with_hand_instruction  # noqa: E402,F401
+from .optimizers import with_hand_instruction  # noqa: E402
 
-INSTRUCTIONS = HAND_INSTRUCTIONS
 DEFAULT_DIR = RESULTS_DIR / "headroom"
 FORMS = ("predict", "cot")
 VARIANTS = ("default", "hand")

@@ -31,6 +31,7 @@ __all__ = ["OptimizerSetup", "copro_plan", "dlpo_flags", "expand", "mipro_plan",
 logger = logging.getLogger(__name__)
 
 STRATEGIES = registry.keywords()
+REFERENCE_ROWS = ("baseline", "hand")  # no search: the unoptimized program and the hand-written line
 MAIN_OPTIMIZERS = ("baseline", "hand", "dlpo", "tgd", *GEPA_VARIANTS, "miprov2", "copro")
 ABLATIONS = tuple(f"dlpo-{kind}-{s}" for kind in ("only", "minus") for s in STRATEGIES)
 DLPO_BATCH_SIZE = 3  # the library default since 2026-12-05 (benchmarks/results/minibatch); the fair and step cells ran with 5

@@ -169,8 +169,7 @@ class Trainer:
         real rewrites (``benchmarks/results/minibatch``): validating ties finds more good rewrites per metric
         call with 10 validation examples and fewer with 50; the break-even lies near a step's calls."""
         full = StepPlan(min(self.config.batch_size, len(self.trainset)), self.config.candidates_per_step)
-        step_calls = full.batch_size * (1 + full.candidates)
-        return (len(self.valset) <= step_calls
+        return (len(self.valset) <= full.cost(0)  # cost(0): the step's minibatch calls alone
                 and self.remaining() - len(self.valset) >= full.cost(len(self.valset)))
 
     def current_rollouts(self, pairs: list[tuple[int, dspy.Example]]) -> tuple[list[Rollout], int]:

@@ -85,6 +85,6 @@ def test_the_hand_row_carries_the_preregistered_line():
     setup = OptimizerSetup(program=program, trainset=[], valset=[], metric=None, task_lm=None, optimizer_lm=None,
                            budget=1, threads=1, seed=0, task="bbh/word_sorting@predict")
     out, record = run_hand(setup)
-    from benchmarks.headroom import hand_instruction
+    from benchmarks.optimizers import hand_instruction
     assert all(p.signature.instructions == hand_instruction("bbh/word_sorting") for _, p in out.named_predictors())
     assert record["metric_calls_counted"] == 0 and program.predict.signature.instructions != hand_instruction("bbh/word_sorting")

@@ -4,13 +4,13 @@ import json
 
 import dspy
 
-from benchmarks import headroom
+from benchmarks import headroom, optimizers
 from dspy_dlpo.checkpoint import atomic_write_json
 from dspy_dlpo.tasks import load_task
 
 
 def test_every_bbh_task_and_gsm8k_has_a_preregistered_line():
-    lines = json.loads(headroom.INSTRUCTIONS.read_text())
+    lines = json.loads(optimizers.HAND_INSTRUCTIONS.read_text())
     from dspy_dlpo.tasks import available_tasks
     bbh = [t.removeprefix("bbh/") for t in available_tasks() if t.startswith("bbh/")]
     assert bbh and all(lines.get(t) for t in bbh) and lines["gsm8k"]
@@ -23,7 +23,7 @@ def test_the_rows_are_train_then_val_never_test_and_the_hand_line_is_on_every_pr
     assert not {r.question for r in rows} & {r.question for r in task.testset}
     for form in headroom.FORMS:
         program = headroom.program_for(task, form, "hand")
-        assert all(p.signature.instructions == headroom.hand_instruction(task.name)
+        assert all(p.signature.instructions == optimizers.hand_instruction(task.name)
                    for _, p in program.named_predictors())
     assert isinstance(headroom.program_for(task, "predict", "default"), dspy.Predict)
 
@@ -40,7 +40,7 @@ def test_the_table_pairs_the_two_instructions_and_marks_a_ten_point_gain(tmp_pat
 
 
 def test_the_screening_order_leaves_out_the_development_rows_and_stops_at_six(tmp_path):
-    lines = json.loads(headroom.INSTRUCTIONS.read_text())
+    lines = json.loads(optimizers.HAND_INSTRUCTIONS.read_text())
     assert all(lines.get(t.removeprefix("bbh/")) for t in headroom.SCREENING)
     dev = {"bbh/logical_deduction_three_objects", "bbh/object_counting", "bbh/tracking_shuffled_objects_three_objects"}
     assert not dev & set(headroom.SCREENING) and len(set(headroom.SCREENING)) == len(headroom.SCREENING)

@@ -12,10 +12,9 @@ from typing import Any
 
 from .. import stats
 from ..anytime import FRACTIONS
+from ..optimizers import REFERENCE_ROWS
 from .cells import mean_of, order_optimizers
 from .fair import SUBJECT, ok_cells
-
-REFERENCES = ("baseline", "hand")
 
 
 def with_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,7 +85,7 @@ def hand_share_table(records: list[dict[str, Any]]) -> str | None:
     tasks = sorted({t for (t, o) in mean if o == "hand" and (t, "baseline") in mean})
     if not tasks:
         return None
-    optimizers = [o for o in order_optimizers({o for (_, o) in mean}) if o not in REFERENCES]
+    optimizers = [o for o in order_optimizers({o for (_, o) in mean}) if o not in REFERENCE_ROWS]
     head = "| task | unoptimized % | hand-written % | " + " | ".join(f"{o} share" for o in optimizers) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(optimizers)]
 
@@ -115,7 +114,7 @@ def plot_anytime(records: list[dict[str, Any]], path: Path) -> bool:
     budget = max(r["config"]["budget"] for r in with_curves(records))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for opt, row in means.items():
-        style = {"linestyle": "--"} if opt in REFERENCES else {"marker": "o"}
+        style = {"linestyle": "--"} if opt in REFERENCE_ROWS else {"marker": "o"}
         ax.plot([f * budget for f in FRACTIONS], row, label=opt, **style)
     ax.set_xlabel("metric calls (budget fraction)")
     ax.set_ylabel("mean test accuracy %")
