@@ -338,3 +338,33 @@ def test_the_share_of_the_hand_written_gain_per_task_and_on_average() -> None:
     assert "| t1 | 20.0 | 40.0 | 0.50 | 1.50 |" in table  # dlpo reaches half the gap, gepa beats the line
     assert "| t2 | 50.0 | 50.0 | - | - |" in table        # the line gains nothing: no share
     assert "| average | 35.0 | 45.0 | 1.00 | 0.50 |" in table  # on the task means: (45-35)/10, (40-35)/10
+
+
+def _goal_cell(task: str, optimizer: str, seed: int, correct: int, n: int = 20) -> dict[str, Any]:
+    scores = [1.0] * correct + [0.0] * (n - correct)
+    return {"status": "ok", "task": task, "optimizer": optimizer, "seed": seed, "code_version": "abc1234567",
+            "config": {"budget": 300}, "val": {"score": 50.0}, "wall_time_s": 60.0 * (seed + 1),
+            "instruction_words": 10, "test": {"per_example": scores, "score": 100.0 * correct / n},
+            "spend": {"metric_calls": 300, "optimizer_calls": 10, "optimizer_input_tokens": 900,
+                      "optimizer_output_tokens": 100}}
+
+
+def test_the_goal_check_names_the_best_peer_and_where_dlpo_is_below() -> None:
+    from benchmarks.report import powered
+    correct = {("t1", "dlpo"): 16, ("t1", "gepa"): 10, ("t1", "miprov2"): 12, ("t1", "hand"): 12, ("t1", "baseline"): 2,
+               ("t2", "dlpo"): 10, ("t2", "gepa"): 12, ("t2", "miprov2"): 4, ("t2", "hand"): 10, ("t2", "baseline"): 2}
+    records = [_goal_cell(t, o, s, c) for (t, o), c in correct.items() for s in range(3)]
+    text = powered.goal_check(records)
+    assert "Over the 2 task(s)" in text
+    assert "**not met**: below gepa on t2 (-10.0)" in text  # 10 vs 12 of 20 correct
+    # the best peer on average is GEPA (55%) over MIPROv2 (40%); DLPO averages 65%: +10 points
+    margin = next(line for line in text.splitlines() if "the best peer is gepa (mean 55.0); dlpo minus it +10.0" in line)
+    assert margin.endswith("**not met**")  # +10 on average, but the interval reaches below 0 (t2 goes the other way)
+    hand = next(line for line in text.splitlines() if "hand-written instruction on average (mean 55.0)" in line)
+    assert "dlpo minus it +10.0" in hand and hand.endswith("**met**")
+    # a task a peer has not run yet leaves it out of the averages
+    partial = [r for r in records if not (r["task"] == "t2" and r["optimizer"] == "miprov2")]
+    assert "Over the 1 task(s)" in powered.goal_check(partial)
+    cost = powered.cost_table(records)
+    assert "| dlpo | 6 | 300 | 10 | 1,000 | 2.0 |" in cost  # wall times 1, 2, 3 min: mean 2
+    assert "| hand |" not in cost and "| baseline |" not in cost

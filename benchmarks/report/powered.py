@@ -13,8 +13,10 @@ from typing import Any
 from .. import stats
 from ..anytime import FRACTIONS
 from ..optimizers import REFERENCE_ROWS
-from .cells import mean_of, order_optimizers
-from .fair import SUBJECT, ok_cells
+from .cells import aggregate, mean_of, order_optimizers
+from .fair import SUBJECT, compare, ok_cells, row_mean
+
+GOAL_MARGIN = 3.0  # issue 32: at least 3 points above the best peer on average, with an interval excluding 0
 
 
 def with_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,6 +102,74 @@ def hand_share_table(records: list[dict[str, Any]]) -> str | None:
     avg = [share(mean_of(mean[(t, o)] for t in tasks) if all((t, o) in mean for t in tasks) else float("nan"),
                  base, hand) for o in optimizers]
     lines.append(f"| average | {base:.1f} | {hand:.1f} | " + " | ".join(avg) + " |")
+    return "\n".join(lines)
+
+
+def _average(records: list[dict[str, Any]], tasks: list[str], peer: str) -> tuple[stats.Difference, float] | None:
+    """DLPO minus ``peer`` averaged over ``tasks`` (the fair section's resampling) and the peer's mean, or None
+    when a task lacks a paired comparison."""
+    parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
+    if not all(c is not None and "result" in c for c in parts):
+        return None
+    mean = sum(row_mean(records, t, peer, c["seeds"]) for t, c in zip(tasks, parts)) / len(tasks)
+    return stats.average_difference([c["result"] for c in parts]), mean
+
+
+def goal_check(records: list[dict[str, Any]]) -> str | None:
+    """Issue 32's goal, read off the cells: DLPO at or above every peer on every task (means over shared
+    seeds), at least GOAL_MARGIN points above the best peer on average with a 95% interval excluding 0, and at
+    or above the hand-written instruction on average. Only tasks where every optimizer of the folder has a
+    paired comparison with DLPO count, so that the averages are over one set of tasks."""
+    cells = ok_cells(records)
+    optimizers = {r["optimizer"] for r in cells}
+    if SUBJECT not in optimizers:
+        return None
+    peers = [o for o in order_optimizers(optimizers) if o not in (SUBJECT, "baseline")]
+    tasks = sorted({r["task"] for r in cells})
+    comps = {(t, p): compare(records, t, p) for t in tasks for p in peers}
+    full = [t for t in tasks if all(comps[(t, p)] is not None and "result" in comps[(t, p)] for p in peers)]
+    if not full or not peers:
+        return None
+    lines = [f"Over the {len(full)} task(s) where every optimizer has paired seeds with {SUBJECT} "
+             f"({', '.join(full)}):", ""]
+    below = [f"{p} on {t} ({comps[(t, p)]['diff']:+.1f})" for t in full for p in peers if comps[(t, p)]["diff"] < 0]
+    lines.append(f"- {SUBJECT} at or above every peer on every task (point estimates): "
+                 + ("**met**" if not below else "**not met**: below " + "; ".join(below)))
+    if len(full) < 2:
+        lines.append("- averages need at least two tasks")
+        return "\n".join(lines)
+    averages = {p: _average(records, full, p) for p in peers}
+    optimizer_peers = [p for p in peers if p not in REFERENCE_ROWS and averages[p]]
+    if optimizer_peers:
+        best = max(optimizer_peers, key=lambda p: averages[p][1])
+        d, mean = averages[best]
+        met = d.diff >= GOAL_MARGIN and d.lo > 0
+        lines.append(f"- at least {GOAL_MARGIN:g} points above the best peer on average, interval excluding 0: the "
+                     f"best peer is {best} (mean {mean:.1f}); {SUBJECT} minus it {d.diff:+.1f} [{d.lo:+.1f}, "
+                     f"{d.hi:+.1f}]: " + ("**met**" if met else "**not met**"))
+    if "hand" in averages and averages["hand"]:
+        d, mean = averages["hand"]
+        lines.append(f"- at or above the hand-written instruction on average (mean {mean:.1f}): {SUBJECT} minus it "
+                     f"{d.diff:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]: " + ("**met**" if d.diff >= 0 else "**not met**"))
+    return "\n".join(lines)
+
+
+def cost_table(records: list[dict[str, Any]]) -> str | None:
+    """Per optimizer, means per cell over the grid: metric calls, optimizer-LM calls and tokens, and the
+    wall time of the optimization (the final test scoring apart)."""
+    agg = aggregate(records)
+    optimizers = [o for o in order_optimizers({o for (_, o) in agg}) if o not in REFERENCE_ROWS]
+    if not optimizers:
+        return None
+    lines = ["| optimizer | cells | metric calls | optimizer-LM calls | optimizer tokens | optimization wall time (min) |",
+             "|---|---|---|---|---|---|"]
+    for opt in optimizers:
+        rows = [a for (_, o), a in agg.items() if o == opt]
+        cells = [c for a in rows for c in a["cells"]]
+        spend = lambda k: mean_of(c["spend"].get(k, 0) for c in cells)  # noqa: E731
+        tokens = spend("optimizer_input_tokens") + spend("optimizer_output_tokens")
+        lines.append(f"| {opt} | {len(cells)} | {spend('metric_calls'):.0f} | {spend('optimizer_calls'):.0f} "
+                     f"| {tokens:,.0f} | {mean_of(c['wall_time_s'] for c in cells) / 60:.1f} |")
     return "\n".join(lines)
 
 

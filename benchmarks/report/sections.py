@@ -96,6 +96,12 @@ def powered_grid(r: Report) -> list[str]:
     if curves is None and powered.hand_share_table(r.records) is None:
         return []
     parts = []
+    goal = powered.goal_check(r.records)
+    if goal:
+        parts += section("## The goal of issue 32, checked", goal)
+    cost = powered.cost_table(r.records)
+    if cost:
+        parts += section("### What each optimizer spent, mean per cell", cost)
     if curves:
         drawn = powered.plot_anytime(r.records, (r.plots_dir or r.results_dir / "plots") / "anytime.png")
         link = Path(r.calls_plot).with_name("anytime.png").as_posix()
