@@ -10,6 +10,17 @@ At a two-sided level ``alpha`` and power ``power``, a mean difference ``delta`` 
 
 and a grid of n units detects ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``.
 
+That counts the seeds' noise only. The report's two-level interval also resamples the test examples, and a
+task has a fixed, finite test split (100 rows on BBH), so its examples add a term that more seeds cannot
+remove. With ``v`` the variance across test examples of the per-example difference (each example's score
+difference averaged over the pilot's seeds), the average difference over T tasks, S seeds and N test rows per
+task has standard error
+
+    se = sqrt((sd**2 / S + v / N) / T)
+
+(slightly conservative: the per-example noise of one seed is counted in both terms), a grid detects
+``(z(1 - alpha/2) + z(power)) * se``, and 3 points need T = z**2 * (sd**2 / S + v / N) / 3**2 tasks.
+
     python -m benchmarks.power --results-dir benchmarks/results/pilot --a dlpo --b gepa
 """
 
@@ -42,6 +53,39 @@ def differences(records: list[dict[str, Any]], a: str, b: str) -> dict[str, dict
         if opt == a and (task, b, seed) in scores:
             out[task][seed] = score - scores[(task, b, seed)]
     return dict(out)
+
+
+def example_variance(records: list[dict[str, Any]], a: str, b: str) -> tuple[float, int]:
+    """The variance (points squared) across test examples of ``a`` minus ``b`` per example, each example's
+    difference averaged over the seeds both finished, pooled over tasks; and the smallest test split."""
+    rows: dict[tuple[str, str, int], list[float]] = {}
+    for r in records:
+        if r.get("status") == "ok" and r["optimizer"] in (a, b) and (r.get("test") or {}).get("per_example"):
+            rows[(r["task"], r["optimizer"], r["seed"])] = [100.0 * float(v) for v in r["test"]["per_example"]]
+    variances, sizes = [], []
+    for task in sorted({t for (t, _, _) in rows}):
+        seeds = sorted(s for (t, o, s) in rows if t == task and o == a and (task, b, s) in rows)
+        if not seeds:
+            continue
+        per_seed = [[x - y for x, y in zip(rows[(task, a, s)], rows[(task, b, s)], strict=True)] for s in seeds]
+        mean_diff = [sum(col) / len(seeds) for col in zip(*per_seed)]
+        centre = sum(mean_diff) / len(mean_diff)
+        variances.append(sum((d - centre) ** 2 for d in mean_diff) / (len(mean_diff) - 1))
+        sizes.append(len(mean_diff))
+    if not variances:
+        raise ValueError(f"no task has per-example test scores of both {a} and {b}")
+    return sum(variances) / len(variances), min(sizes)
+
+
+def grid_se(sd: float, v: float, *, tasks: int, seeds: int, n_test: int) -> float:
+    """Standard error of the average difference over ``tasks`` tasks (module docstring)."""
+    return math.sqrt((sd ** 2 / seeds + v / n_test) / tasks)
+
+
+def tasks_needed(sd: float, v: float, delta: float, *, seeds: int, n_test: int, alpha: float = 0.05,
+                 power: float = 0.8) -> int:
+    z = Z[round(1 - alpha / 2, 3)] + Z[power]
+    return max(1, math.ceil(z ** 2 * (sd ** 2 / seeds + v / n_test) / delta ** 2))
 
 
 def within_task_sd(diffs: dict[str, dict[int, float]]) -> tuple[float, int]:
@@ -81,6 +125,17 @@ def report(results_dir: Path, a: str, b: str, delta: float = 3.0) -> str:
               f"{needed} task-seed units (e.g. {math.ceil(needed / 3)} tasks x 3 seeds).",
               f"These {units} units detect {detectable(sd, units):.1f} points; 6 tasks x 3 seeds detect "
               f"{detectable(sd, 18):.1f}, 6 tasks x 5 seeds {detectable(sd, 30):.1f}."]
+    v, n = example_variance(load_results(results_dir), a, b)
+    z = Z[0.975] + Z[0.8]
+    lines += [f"With the test examples resampled too (as the report's two-level interval does): variance across "
+              f"examples of the seed-averaged per-example difference {v:.0f} (SD {math.sqrt(v):.1f}), "
+              f"{n} test rows per task.",
+              *(f"- {t} tasks x {s} seeds x {n} rows: standard error {grid_se(sd, v, tasks=t, seeds=s, n_test=n):.2f},"
+                f" detects {z * grid_se(sd, v, tasks=t, seeds=s, n_test=n):.1f} points"
+                for t, s in ((2, 3), (6, 3), (6, 5), (12, 3))),
+              f"{delta:g} points at 80% power need {tasks_needed(sd, v, delta, seeds=3, n_test=n)} tasks at 3 seeds, "
+              f"{tasks_needed(sd, v, delta, seeds=5, n_test=n)} at 5 seeds, and at least "
+              f"{tasks_needed(0.0, v, delta, seeds=1, n_test=n)} with any number of seeds (the examples' term alone)."]
     return "\n".join(lines) + "\n"
 
 
