@@ -88,3 +88,19 @@ def test_the_hand_row_carries_the_preregistered_line():
     from benchmarks.optimizers import hand_instruction
     assert all(p.signature.instructions == hand_instruction("bbh/word_sorting") for _, p in out.named_predictors())
     assert record["metric_calls_counted"] == 0 and program.predict.signature.instructions != hand_instruction("bbh/word_sorting")
+
+
+def test_the_anytime_table_averages_every_row_over_the_same_tasks() -> None:
+    from benchmarks.report import powered
+
+    def curve_cell(task, optimizer, seed, points):
+        return {"status": "ok", "task": task, "optimizer": optimizer, "seed": seed, "config": {"budget": 300},
+                "test": {"score": points[-1], "per_example": [1.0]},
+                "anytime": [{"fraction": f, "test": p} for f, p in zip((0.25, 0.5, 0.75, 1.0), points)]}
+
+    records = [curve_cell("t1", "dlpo", 0, [10, 20, 30, 40]), curve_cell("t2", "dlpo", 0, [50, 60, 70, 80]),
+               curve_cell("t1", "gepa", 0, [10, 10, 10, 10])]  # GEPA has not run t2 yet
+    assert powered.curve_means(records) == {"dlpo": [10, 20, 30, 40], "gepa": [10, 10, 10, 10]}
+    assert "the 1 task(s) every row has: t1" in powered.anytime_table(records)
+    records.append(curve_cell("t2", "gepa", 0, [50, 50, 50, 90]))
+    assert powered.curve_means(records)["dlpo"] == [30, 40, 50, 60]

@@ -25,11 +25,15 @@ def with_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def curve_means(records: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Optimizer -> mean test % at each fraction, averaged over seeds within a task and then over the tasks
-    every one of its cells has a curve on."""
+    that every optimizer has a curve on (so that the rows average the same tasks)."""
     cells = with_curves(records)
+    optimizers = order_optimizers({r["optimizer"] for r in cells})
+    tasks = sorted(set.intersection(*({r["task"] for r in cells if r["optimizer"] == o} for o in optimizers))) \
+        if optimizers else []
     out: dict[str, list[float]] = {}
-    for opt in order_optimizers({r["optimizer"] for r in cells}):
-        tasks = sorted({r["task"] for r in cells if r["optimizer"] == opt})
+    if not tasks:
+        return out
+    for opt in optimizers:
         per_task = [[mean_of(p["test"] for r in cells if r["task"] == t and r["optimizer"] == opt
                              for p in r["anytime"] if p["fraction"] == f) for f in FRACTIONS] for t in tasks]
         out[opt] = [mean_of(row[i] for row in per_task) for i in range(len(FRACTIONS))]
@@ -41,11 +45,14 @@ def anytime_table(records: list[dict[str, Any]]) -> str | None:
     if not means:
         return None
     budgets = sorted({r["config"]["budget"] for r in with_curves(records)})
+    cells = with_curves(records)
+    shared = sorted(set.intersection(*({r["task"] for r in cells if r["optimizer"] == o} for o in means)))
     head = "| optimizer | " + " | ".join(f"{int(f * 100)}% of the budget" for f in FRACTIONS) + " |"
     lines = [head, "|---|" + "---|" * len(FRACTIONS)]
     lines += [f"| {opt} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for opt, row in means.items()]
     return (f"Mean test % of the best validated program at each fraction of the budget ({', '.join(map(str, budgets))} "
-            "metric calls), averaged over seeds and tasks:\n\n" + "\n".join(lines))
+            f"metric calls), averaged over seeds and then over the {len(shared)} task(s) every row has: "
+            f"{', '.join(shared)}:\n\n" + "\n".join(lines))
 
 
 def _point(cell: dict[str, Any], fraction: float) -> list[float]:
