@@ -57,3 +57,9 @@ def test_the_examples_term_sets_a_floor_that_seeds_cannot_lower():
     assert z * power.grid_se(sd, v, tasks=t, seeds=3, n_test=100) <= 3.0 < z * power.grid_se(sd, v, tasks=t - 1, seeds=3, n_test=100)
     floor = power.tasks_needed(0.0, v, 3.0, seeds=1, n_test=100)
     assert floor == math.ceil(z ** 2 * 9 / 9) and power.tasks_needed(sd, v, 3.0, seeds=1000, n_test=100) >= floor
+
+
+def test_the_sd_lower_bound_uses_the_chi_square_quantile():
+    # chi2_0.975 with 4 df is 11.143 (tables): 13.4 * sqrt(4 / 11.143) = 8.03
+    assert power.sd_lower_bound(13.4, 4) == pytest.approx(8.03, abs=0.02)
+    assert power.sd_lower_bound(10.0, 50) < 10.0 and power.sd_lower_bound(10.0, 50) > power.sd_lower_bound(10.0, 5)
