@@ -121,7 +121,8 @@ def detectable(sd: float, units: int, *, alpha: float = 0.05, power: float = 0.8
 
 
 def report(results_dir: Path, a: str, b: str, delta: float = 3.0) -> str:
-    diffs = differences(load_results(results_dir), a, b)
+    records = load_results(results_dir)
+    diffs = differences(records, a, b)
     sd, df = within_task_sd(diffs)
     units = sum(len(v) for v in diffs.values())
     lines = [f"{a} minus {b}, test points per (task, seed):"]
@@ -134,20 +135,19 @@ def report(results_dir: Path, a: str, b: str, delta: float = 3.0) -> str:
               f"{needed} task-seed units (e.g. {math.ceil(needed / 3)} tasks x 3 seeds).",
               f"These {units} units detect {detectable(sd, units):.1f} points; 6 tasks x 3 seeds detect "
               f"{detectable(sd, 18):.1f}, 6 tasks x 5 seeds {detectable(sd, 30):.1f}."]
-    v, n = example_variance(load_results(results_dir), a, b)
+    v, n = example_variance(records, a, b)
+    low = sd_lower_bound(sd, df)
     z = Z[0.975] + Z[0.8]
     lines += [f"With the test examples resampled too (as the report's two-level interval does): variance across "
               f"examples of the seed-averaged per-example difference {v:.0f} (SD {math.sqrt(v):.1f}), "
               f"{n} test rows per task.",
-              *(f"- {t} tasks x {s} seeds x {n} rows: standard error {grid_se(sd, v, tasks=t, seeds=s, n_test=n):.2f},"
-                f" detects {z * grid_se(sd, v, tasks=t, seeds=s, n_test=n):.1f} points"
-                for t, s in ((2, 3), (6, 3), (6, 5), (12, 3))),
+              *(f"- {t} tasks x {s} seeds x {n} rows: standard error {se:.2f}, detects {z * se:.1f} points"
+                for t, s in ((2, 3), (6, 3), (6, 5), (12, 3)) for se in [grid_se(sd, v, tasks=t, seeds=s, n_test=n)]),
               f"{delta:g} points at 80% power need {tasks_needed(sd, v, delta, seeds=3, n_test=n)} tasks at 3 seeds, "
               f"{tasks_needed(sd, v, delta, seeds=5, n_test=n)} at 5 seeds, and at least "
               f"{tasks_needed(0.0, v, delta, seeds=1, n_test=n)} with any number of seeds (the examples' term alone).",
               f"The SD rests on {df} degrees of freedom; at the low end of its 95% interval "
-              f"({sd_lower_bound(sd, df):.1f}) {delta:g} points still need "
-              f"{tasks_needed(sd_lower_bound(sd, df), v, delta, seeds=3, n_test=n)} tasks at 3 seeds."]
+              f"({low:.1f}) {delta:g} points still need {tasks_needed(low, v, delta, seeds=3, n_test=n)} tasks at 3 seeds."]
     return "\n".join(lines) + "\n"
 
 

@@ -60,6 +60,16 @@ def compare(records: list[dict[str, Any]], task: str, peer: str, *, seed: int = 
     return {"task": task, "peer": peer, "seeds": seeds, "diff": d.diff, "ci": (d.lo, d.hi), "p": d.p, "result": d}
 
 
+def average_over(records: list[dict[str, Any]], tasks: list[str], peer: str) -> tuple[stats.Difference, float] | None:
+    """DLPO minus ``peer`` averaged over ``tasks`` (each task resampled with its own RNG seed, the resamples
+    averaged) and the peer's mean over them, or None when a task has no paired comparison."""
+    parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
+    if not all(c is not None and "result" in c for c in parts):
+        return None
+    mean = sum(row_mean(records, t, peer, c["seeds"]) for t, c in zip(tasks, parts)) / len(tasks)
+    return stats.average_difference([c["result"] for c in parts]), mean
+
+
 def corrected(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Holm-adjusted p-values and Bonferroni-level intervals across the paired comparisons of one table."""
     paired = [c for c in comparisons if "p" in c]

@@ -13,7 +13,8 @@ from typing import Any
 from ..activity import activity_table, field_invention_table
 from .. import stats
 from .cells import PEERS, reference_of
-from .fair import DEVELOPMENT_ROWS, SUBJECT, cells_of, compare, corrected, matrix, ok_cells, row_mean, version_problem
+from .fair import (DEVELOPMENT_ROWS, SUBJECT, average_over, cells_of, compare, corrected, matrix, ok_cells, row_mean,
+                   version_problem)
 
 OVER_BUDGET = 1.10  # a cell that used more than 10% over its budget is flagged
 
@@ -83,11 +84,10 @@ def average_table(records: list[dict[str, Any]], tasks: list[str], optimizers: l
         return None
     comps, means = [], {}
     for peer in [o for o in PEERS if o in optimizers]:
-        parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
-        if all(c is not None and "result" in c for c in parts):
-            d = stats.average_difference([c["result"] for c in parts])
+        averaged = average_over(records, tasks, peer)
+        if averaged:
+            d, means[peer] = averaged
             comps.append({"task": "average", "peer": peer, "diff": d.diff, "ci": (d.lo, d.hi), "p": d.p, "result": d})
-            means[peer] = sum(row_mean(records, t, peer, c["seeds"]) for t, c in zip(tasks, parts)) / len(tasks)
     if not comps:
         return None
     lines = [f"| peer | peer's mean over the {len(tasks)} rows | {SUBJECT} minus it [95% CI] | Bonferroni-level CI "

@@ -13,8 +13,8 @@ from typing import Any
 from .. import stats
 from ..anytime import FRACTIONS
 from ..optimizers import REFERENCE_ROWS
-from .cells import aggregate, mean_of, order_optimizers
-from .fair import SUBJECT, compare, ok_cells, row_mean
+from .cells import mean_of, order_optimizers
+from .fair import SUBJECT, average_over, compare, ok_cells
 
 GOAL_MARGIN = 3.0  # issue 32: at least 3 points above the best peer on average, with an interval excluding 0
 
@@ -23,13 +23,18 @@ def with_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in ok_cells(records) if r.get("anytime")]
 
 
+def shared_tasks(cells: list[dict[str, Any]]) -> list[str]:
+    """The tasks every optimizer of ``cells`` has a cell on."""
+    per_optimizer = [{r["task"] for r in cells if r["optimizer"] == o} for o in {r["optimizer"] for r in cells}]
+    return sorted(set.intersection(*per_optimizer)) if per_optimizer else []
+
+
 def curve_means(records: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Optimizer -> mean test % at each fraction, averaged over seeds within a task and then over the tasks
     that every optimizer has a curve on (so that the rows average the same tasks)."""
     cells = with_curves(records)
     optimizers = order_optimizers({r["optimizer"] for r in cells})
-    tasks = sorted(set.intersection(*({r["task"] for r in cells if r["optimizer"] == o} for o in optimizers))) \
-        if optimizers else []
+    tasks = shared_tasks(cells)
     out: dict[str, list[float]] = {}
     if not tasks:
         return out
@@ -44,9 +49,9 @@ def anytime_table(records: list[dict[str, Any]]) -> str | None:
     means = curve_means(records)
     if not means:
         return None
-    budgets = sorted({r["config"]["budget"] for r in with_curves(records)})
     cells = with_curves(records)
-    shared = sorted(set.intersection(*({r["task"] for r in cells if r["optimizer"] == o} for o in means)))
+    budgets = sorted({r["config"]["budget"] for r in cells})
+    shared = shared_tasks(cells)
     head = "| optimizer | " + " | ".join(f"{int(f * 100)}% of the budget" for f in FRACTIONS) + " |"
     lines = [head, "|---|" + "---|" * len(FRACTIONS)]
     lines += [f"| {opt} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for opt, row in means.items()]
@@ -112,16 +117,6 @@ def hand_share_table(records: list[dict[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
-def _average(records: list[dict[str, Any]], tasks: list[str], peer: str) -> tuple[stats.Difference, float] | None:
-    """DLPO minus ``peer`` averaged over ``tasks`` (the fair section's resampling) and the peer's mean, or None
-    when a task lacks a paired comparison."""
-    parts = [compare(records, t, peer, seed=stats.RNG_SEED + i) for i, t in enumerate(tasks)]
-    if not all(c is not None and "result" in c for c in parts):
-        return None
-    mean = sum(row_mean(records, t, peer, c["seeds"]) for t, c in zip(tasks, parts)) / len(tasks)
-    return stats.average_difference([c["result"] for c in parts]), mean
-
-
 def goal_check(records: list[dict[str, Any]]) -> str | None:
     """Issue 32's goal, read off the cells: DLPO at or above every peer on every task (means over shared
     seeds), at least GOAL_MARGIN points above the best peer on average with a 95% interval excluding 0, and at
@@ -145,7 +140,7 @@ def goal_check(records: list[dict[str, Any]]) -> str | None:
     if len(full) < 2:
         lines.append("- averages need at least two tasks")
         return "\n".join(lines)
-    averages = {p: _average(records, full, p) for p in peers}
+    averages = {p: average_over(records, full, p) for p in peers}
     optimizer_peers = [p for p in peers if p not in REFERENCE_ROWS and averages[p]]
     if optimizer_peers:
         best = max(optimizer_peers, key=lambda p: averages[p][1])
@@ -164,15 +159,14 @@ def goal_check(records: list[dict[str, Any]]) -> str | None:
 def cost_table(records: list[dict[str, Any]]) -> str | None:
     """Per optimizer, means per cell over the grid: metric calls, optimizer-LM calls and tokens, and the
     wall time of the optimization (the final test scoring apart)."""
-    agg = aggregate(records)
-    optimizers = [o for o in order_optimizers({o for (_, o) in agg}) if o not in REFERENCE_ROWS]
+    cells_all = ok_cells(records)
+    optimizers = [o for o in order_optimizers({r["optimizer"] for r in cells_all}) if o not in REFERENCE_ROWS]
     if not optimizers:
         return None
     lines = ["| optimizer | cells | metric calls | optimizer-LM calls | optimizer tokens | optimization wall time (min) |",
              "|---|---|---|---|---|---|"]
     for opt in optimizers:
-        rows = [a for (_, o), a in agg.items() if o == opt]
-        cells = [c for a in rows for c in a["cells"]]
+        cells = [c for c in cells_all if c["optimizer"] == opt]
         spend = lambda k: mean_of(c["spend"].get(k, 0) for c in cells)  # noqa: E731
         tokens = spend("optimizer_input_tokens") + spend("optimizer_output_tokens")
         lines.append(f"| {opt} | {len(cells)} | {spend('metric_calls'):.0f} | {spend('optimizer_calls'):.0f} "
